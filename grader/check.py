@@ -1,0 +1,84 @@
+"""`grader check`: a student's self-check before handing in.
+
+The notebook runs in smoke mode with the public validation inputs as its test_dir and is scored
+against the public validation labels, through the same runner and scorer as a real grading run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.assess import Assessment, assess
+from grader.course import Course
+from grader.data import layout
+from grader.i18n import translator
+from grader.pipeline import new_run_dir
+from grader.runners import Job, LocalRunner
+from grader.runners.base import INVALID_NOTEBOOK, INVALID_PREDICTIONS, OK
+from grader.submissions import InvalidNotebook, has_parameters_cell, load_notebook
+
+# A smoke run should take seconds; this only stops a notebook that ignores `smoke`.
+SMOKE_TIME_LIMIT_S = 600
+
+
+@dataclass
+class CheckItem:
+    passed: bool | None  # None: a warning that does not break the contract
+    text: str
+
+
+@dataclass
+class CheckReport:
+    title: str
+    items: list[CheckItem] = field(default_factory=list)
+    assessment: Assessment | None = None
+    verdict: str = ""
+    run_dir: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(item.passed is not False for item in self.items)
+
+
+def check(course: Course, notebook: Path, assignment_name: str, timeout: float | None = None) -> CheckReport:
+    t = translator(course.language)
+    assignment = course.assignment(assignment_name)
+    data = layout(course, assignment)
+    data.manifest()  # a clear DataError when the data is not prepared
+    report = CheckReport(t("check.title", notebook=notebook.name, assignment=assignment.name))
+    try:
+        nb = load_notebook(notebook)
+    except InvalidNotebook as exc:
+        report.items.append(CheckItem(False, t("run.invalid_notebook", name=notebook.name, detail=str(exc))))
+        report.assessment = Assessment(INVALID_NOTEBOOK)
+        report.verdict = t("check.fail")
+        return report
+    report.items.append(CheckItem(True, t("check.valid_notebook")))
+    has_params = has_parameters_cell(nb)
+    report.items.append(CheckItem(True if has_params else None,
+                                  t("check.parameters" if has_params else "check.no_parameters")))
+
+    run_dir = new_run_dir(course, assignment.name, "check")
+    limit = timeout or min(assignment.time_limit_s, SMOKE_TIME_LIMIT_S)
+    job = Job(key="check", notebook=notebook.resolve(), run_dir=run_dir, data_dir=data.data_dir,
+              test_dir=data.check_test_dir,
+              parameters={"seed": assignment.seed, "smoke": True, "time_budget_s": limit},
+              time_limit_s=limit, cell_timeout_s=limit, memory_mb=assignment.resources.memory_mb,
+              cpus=assignment.resources.cpus, gpu=assignment.resources.gpu)
+    result = LocalRunner().run(job)
+    outcome = assess(result, assignment, data.check_labels, data.classes, t)
+    report.run_dir, report.assessment = run_dir, outcome
+    if result.status != OK:
+        report.items.append(CheckItem(False, outcome.message))
+    else:
+        report.items.append(CheckItem(True, t("check.ran", seconds=result.duration_s)))
+        if outcome.status == INVALID_PREDICTIONS:
+            report.items.append(CheckItem(False, outcome.message))
+        else:
+            report.items.append(CheckItem(True, t("check.predictions")))
+            for metric, value in outcome.scores["all"].items():
+                if value is not None:
+                    report.items.append(CheckItem(None, t("check.score", metric=metric, value=value)))
+    report.verdict = t("check.pass" if report.passed else "check.fail")
+    return report

@@ -1,0 +1,212 @@
+"""The `grader` command: a thin typer layer over the Python API, with the same defaults."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import unicodedata
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from grader import pipeline
+from grader.check import check as run_check
+from grader.course import ConfigError, load_course
+from grader.data import DataError, layout, prepare
+from grader.gradebook import Gradebook
+
+app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Prepare assignment data with hidden test labels.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console()
+err = Console(stderr=True)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+CourseOption = typer.Option(None, "--course", "-C", envvar="GRADER_COURSE",
+                            help="Course folder (with course.toml). Default: the current folder.")
+FormatOption = typer.Option(Format.table, "--format", "-f", help="table for people; json or csv for scripts.")
+
+
+def _course(path: Optional[Path]):
+    try:
+        return load_course(path or Path("."))
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: str = "") -> None:
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n")
+    elif fmt is Format.csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(out.getvalue())
+    else:
+        table = Table(title=title or None)
+        for column in columns:
+            # Long messages stay on one line; `grader show` and --format json give them whole.
+            table.add_column(column, no_wrap=column == "message", overflow="ellipsis",
+                             max_width=60 if column == "message" else None)
+        for row in rows:
+            table.add_row(*(_cell(row.get(c)) for c in columns))
+        console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    assignment: str = typer.Argument(..., help="Assignment name (a folder under assignments/)."),
+    from_path: Optional[Path] = typer.Option(None, "--from", help="Import a local copy instead of downloading."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Build the public data, the hidden test inputs and the private labels, deterministically."""
+    course = _course(course_dir)
+    try:
+        a = course.assignment(assignment)
+        with console.status(f"preparing {assignment} from {from_path or 'the official download'}"):
+            manifest = prepare(course, a, from_path)
+    except (ConfigError, DataError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    counts = manifest["counts"]
+    where = layout(course, a)
+    console.print(f"[green]prepared[/] {assignment}: train {counts['train']}, validation {counts['valid']}, "
+                  f"hidden test {counts['test']} ({counts['test_public']} public / {counts['test_private']} private)")
+    console.print(f"  data_dir  {where.data_dir}\n  test_dir  {where.test_dir}\n  labels    {where.labels} (hidden)")
+
+
+@app.command("run")
+def run_command(
+    submissions: Path = typer.Argument(..., help="Folder of submissions/<assignment>/<student>[.ipynb]."),
+    course_dir: Optional[Path] = CourseOption,
+    runner: Optional[str] = typer.Option(None, help="Runner name (default: the course's, else local)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once."),
+    timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, for this run only."),
+    force: bool = typer.Option(False, help="Run again submissions already graded under this version."),
+    student: Optional[str] = typer.Option(None, help="Regrade only this student."),
+    fmt: Format = FormatOption,
+) -> None:
+    """Run, score and grade every submission not graded yet; each result is saved as it ends."""
+    course = _course(course_dir)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=fmt is not Format.table) as progress:
+        task = progress.add_task("grading", total=None)
+        try:
+            report = pipeline.run(
+                course, submissions, runner=runner, jobs=jobs, timeout=timeout, force=force, student=student,
+                on_start=lambda n: progress.update(task, total=n),
+                on_result=lambda row: progress.update(task, advance=1,
+                                                      description=f"{row.assignment}/{row.student}: {row.status}"))
+        except (ConfigError, FileNotFoundError, ValueError) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    rows = [vars(r) for r in report.rows]
+    _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message"], fmt,
+          title=f"{len(rows)} graded, {report.skipped} already graded")
+    if any(w.startswith("assignment ") for w in report.warnings):
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status_command(
+    assignment: Optional[str] = typer.Option(None, help="Only this assignment."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Each submission and its latest result."""
+    course = _course(course_dir)
+    with Gradebook(course.gradebook_path) as book:
+        rows = book.latest(assignment=assignment)
+    _emit(rows, ["assignment", "student", "status", "primary_metric", "primary_score", "grade", "duration_s",
+                 "submitted_at", "message"], fmt, title=f"{course.name}: {len(rows)} submissions")
+
+
+@app.command("show")
+def show_command(
+    student: str = typer.Argument(..., help="Student name as in the submissions folder."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Every run of one student: status, scores per split, errors and where the artifacts are."""
+    course = _course(course_dir)
+    with Gradebook(course.gradebook_path) as book:
+        runs = book.runs(student=unicodedata.normalize("NFC", student))
+    if not runs:
+        err.print(f"[red]error:[/] no submissions from '{student}' in {course.gradebook_path}")
+        raise typer.Exit(1)
+    if fmt is not Format.table:
+        flat = [{k: v for k, v in r.items() if k != "scores"} | {
+            f"{split}_{metric}": value for split, metrics in r["scores"].items() for metric, value in metrics.items()}
+            for r in runs] if fmt is Format.csv else runs
+        columns = list(dict.fromkeys(k for row in flat for k in row))
+        _emit(flat, columns, fmt)
+        return
+    for r in runs:
+        console.rule(f"{r['assignment']} · {r['student']} · run {r['id']} · {r['status']}")
+        console.print(f"notebook   {r['path']}\nsubmitted  {r['submitted_at']}\n"
+                      f"ran        {r['started_at']} ({_cell(r['duration_s'])} s, {r['runner']} runner)\n"
+                      f"grade      {_cell(r['grade'])}\nartifacts  {r['artifacts']}")
+        if r["message"]:
+            console.print(f"[red]{r['message']}[/]")
+        if r["scores"]:
+            metric_names = sorted({m for split in r["scores"].values() for m in split})
+            table = Table("split", *metric_names)
+            for split, metrics in r["scores"].items():
+                table.add_row(split, *(_cell(metrics.get(m)) for m in metric_names))
+            console.print(table)
+
+
+@app.command("check")
+def check_command(
+    notebook: Path = typer.Argument(..., exists=True, dir_okay=False, help="Your notebook."),
+    assignment: str = typer.Option(..., "--assignment", "-a", help="The assignment it is for."),
+    course_dir: Optional[Path] = CourseOption,
+    timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds."),
+    fmt: Format = FormatOption,
+) -> None:
+    """Check a notebook before handing it in: smoke mode, scored on the public validation split."""
+    course = _course(course_dir)
+    try:
+        report = run_check(course, notebook, assignment, timeout)
+    except (ConfigError, DataError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if fmt is Format.table:
+        console.print(f"[bold]{report.title}[/]")
+        for item in report.items:
+            mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[cyan]•[/]"}[item.passed]
+            console.print(f" {mark} {item.text}", highlight=False)
+        console.print(f"[bold]{report.verdict}[/]")
+    else:
+        rows = [{"passed": i.passed, "text": i.text} for i in report.items]
+        _emit(rows, ["passed", "text"], fmt) if fmt is Format.csv else sys.stdout.write(json.dumps({
+            "passed": report.passed, "verdict": report.verdict, "items": rows,
+            "scores": report.assessment.scores if report.assessment else {},
+            "run_dir": str(report.run_dir) if report.run_dir else None}, ensure_ascii=False, indent=2) + "\n")
+    raise typer.Exit(0 if report.passed else 1)

@@ -1,0 +1,260 @@
+"""Course and assignment configuration: `course.toml` and `assignments/<name>/assignment.toml`.
+
+Files are validated on load; every fault names the file, the key and what was expected, so an
+instructor can fix a typo without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+LANGUAGES = ("es", "en")
+TASKS = ("classification",)
+METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5")
+RUNNERS = ("local",)
+
+
+class ConfigError(ValueError):
+    """A course or assignment file is missing or invalid."""
+
+    def __init__(self, path: Path, key: str, expected: str, got: Any = None):
+        self.path, self.key, self.expected = path, key, expected
+        got_text = "" if got is None else f", got {got!r}"
+        super().__init__(f"{path}: key '{key}': expected {expected}{got_text}")
+
+
+class _Table:
+    """Typed reads from one TOML table that raise ConfigError naming the file and key."""
+
+    def __init__(self, path: Path, data: dict, prefix: str = ""):
+        self.path, self.data, self.prefix = path, data, prefix
+        self.seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def get(self, key: str, kind: type | tuple, default: Any = ..., expected: str = "") -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is ...:
+                raise ConfigError(self.path, self._key(key), expected or _kind_name(kind) + " (required)")
+            return default
+        value = self.data[key]
+        # bool is an int subclass in Python; a grade of `true` is a typo, not 1.
+        if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise ConfigError(self.path, self._key(key), expected or _kind_name(kind), value)
+        if not isinstance(value, kind):
+            raise ConfigError(self.path, self._key(key), expected or _kind_name(kind), value)
+        return value
+
+    def choice(self, key: str, options: tuple[str, ...], default: Any = ...) -> str:
+        value = self.get(key, str, default, expected=f"one of {', '.join(options)}")
+        if value not in options:
+            raise ConfigError(self.path, self._key(key), f"one of {', '.join(options)}", value)
+        return value
+
+    def positive(self, key: str, kind: type | tuple, default: Any = ...) -> Any:
+        value = self.get(key, kind, default, expected=f"a positive {_kind_name(kind)}")
+        if value is not None and value <= 0:
+            raise ConfigError(self.path, self._key(key), f"a positive {_kind_name(kind)}", value)
+        return value
+
+    def table(self, key: str) -> "_Table":
+        sub = self.get(key, dict, {}, expected="a table")
+        return _Table(self.path, sub, f"{self._key(key)}.")
+
+    def reject_unknown(self) -> None:
+        unknown = sorted(set(self.data) - self.seen)
+        if unknown:
+            raise ConfigError(self.path, self._key(unknown[0]), "a known key (typo?)", unknown[0])
+
+
+def _kind_name(kind: type | tuple) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+             dict: "a table", list: "a list"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError(path, "(file)", "an existing TOML file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "(file)", f"valid UTF-8 TOML ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class GradeScale:
+    """Piecewise-linear map from the primary metric to the course scale, clamped at both ends."""
+
+    points: tuple[tuple[float, float], ...]
+
+    def grade(self, metric: float | None) -> float | None:
+        if metric is None:
+            return None
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        if metric <= xs[0]:
+            return ys[0]
+        if metric >= xs[-1]:
+            return ys[-1]
+        for (x0, y0), (x1, y1) in zip(self.points, self.points[1:]):
+            if x0 <= metric <= x1:
+                return y0 + (metric - x0) * (y1 - y0) / (x1 - x0)
+        raise AssertionError("unreachable: points are sorted and metric is inside them")
+
+
+@dataclass(frozen=True)
+class Resources:
+    gpu: bool = False
+    memory_mb: int = 4096
+    cpus: float = 1.0
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    path: Path  # the assignment folder
+    title: str
+    task: str
+    dataset: str
+    seed: int
+    validation_fraction: float
+    public_fraction: float
+    metrics: tuple[str, ...]
+    primary_metric: str
+    scale: GradeScale
+    deadline: datetime | None
+    time_limit_s: float
+    cell_timeout_s: float
+    resources: Resources
+    config_sha256: str
+
+    @property
+    def readme(self) -> Path:
+        return self.path / "README.md"
+
+
+@dataclass(frozen=True)
+class Course:
+    root: Path
+    name: str
+    language: str
+    timezone: str
+    workdir: Path
+    runner: str
+    jobs: int
+    assignments: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def gradebook_path(self) -> Path:
+        return self.workdir / "gradebook.sqlite"
+
+    def assignment(self, name: str) -> Assignment:
+        if name not in self.assignments:
+            known = ", ".join(sorted(self.assignments)) or "none"
+            raise ConfigError(self.root / "assignments", name, f"an assignment of this course (known: {known})")
+        return load_assignment(self.assignments[name])
+
+
+def load_course(root: str | Path = ".") -> Course:
+    root = Path(root).resolve()
+    path = root / "course.toml"
+    t = _Table(path, _read_toml(path))
+    name = t.get("name", str)
+    language = t.choice("language", LANGUAGES, "es")
+    timezone = t.get("timezone", str, "Europe/Madrid")
+    g = t.table("grader")
+    workdir = root / g.get("workdir", str, ".grader")
+    runner = g.choice("runner", RUNNERS, "local")
+    jobs = g.positive("jobs", int, 1)
+    g.reject_unknown()
+    t.reject_unknown()
+    folder = root / "assignments"
+    assignments = {p.parent.name: p for p in sorted(folder.glob("*/assignment.toml"))} if folder.is_dir() else {}
+    return Course(root, name, language, timezone, workdir, runner, jobs, assignments)
+
+
+def load_assignment(path: Path) -> Assignment:
+    raw = path.read_bytes() if path.is_file() else b""
+    t = _Table(path, _read_toml(path))
+    name = path.parent.name
+    title = t.get("title", str, name)
+    task = t.choice("task", TASKS, "classification")
+
+    d = t.table("dataset")
+    dataset = d.get("name", str)
+    seed = d.get("seed", int, 0)
+    validation_fraction = d.get("validation_fraction", (int, float), 0.1)
+    public_fraction = d.get("public_fraction", (int, float), 0.5)
+    for key, value in (("validation_fraction", validation_fraction), ("public_fraction", public_fraction)):
+        if not 0 < value < 1:
+            raise ConfigError(path, f"dataset.{key}", "a number between 0 and 1 (exclusive)", value)
+    d.reject_unknown()
+
+    m = t.table("metrics")
+    primary = m.choice("primary", METRICS, "accuracy")
+    report = m.get("report", list, [primary])
+    for metric in report:
+        if metric not in METRICS:
+            raise ConfigError(path, "metrics.report", f"metric names from {', '.join(METRICS)}", metric)
+    metrics = tuple(dict.fromkeys([primary, *report]))
+    m.reject_unknown()
+
+    scale = _grade_scale(path, t.get("grade_scale", list, [[0.0, 0.0], [1.0, 10.0]],
+                                     expected="a list of [metric, grade] pairs"))
+
+    deadline_value = t.get("deadline", (str, date), None, expected="a date-time like 2026-12-15T23:59")
+    deadline = _deadline(path, deadline_value)
+
+    lim = t.table("limits")
+    time_limit_s = float(lim.positive("time_limit_s", (int, float), 1800))
+    cell_timeout_s = float(lim.positive("cell_timeout_s", (int, float), time_limit_s))
+    lim.reject_unknown()
+
+    r = t.table("resources")
+    resources = Resources(
+        gpu=r.get("gpu", bool, False),
+        memory_mb=r.positive("memory_mb", int, 4096),
+        cpus=float(r.positive("cpus", (int, float), 1.0)),
+    )
+    r.reject_unknown()
+    t.reject_unknown()
+    return Assignment(name, path.parent, title, task, dataset, seed, float(validation_fraction),
+                      float(public_fraction), metrics, primary, scale, deadline, time_limit_s,
+                      cell_timeout_s, resources, hashlib.sha256(raw).hexdigest())
+
+
+def _grade_scale(path: Path, points: list) -> GradeScale:
+    expected = "a list of at least two [metric, grade] pairs with increasing metrics"
+    if len(points) < 2:
+        raise ConfigError(path, "grade_scale", expected, points)
+    pairs = []
+    for point in points:
+        if (not isinstance(point, list) or len(point) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in point)):
+            raise ConfigError(path, "grade_scale", expected, point)
+        pairs.append((float(point[0]), float(point[1])))
+    if any(b[0] <= a[0] for a, b in zip(pairs, pairs[1:])):
+        raise ConfigError(path, "grade_scale", expected, points)
+    return GradeScale(tuple(pairs))
+
+
+def _deadline(path: Path, value: str | date | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    # A bare date means the course's rule: that day at 23:59.
+    text = value.isoformat() if isinstance(value, date) else value
+    if len(text) == 10:
+        text += "T23:59"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(path, "deadline", "a date (2026-12-15) or date-time (2026-12-15T23:59)", value) from None

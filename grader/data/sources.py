@@ -1,0 +1,149 @@
+"""Dataset sources, registered by name: each loads the raw arrays from a real download or a local copy.
+
+A source returns a `RawDataset`; `grader.data.prepare` turns it into the public/hidden layout.
+Known files are checked against their published checksums, so a truncated or corrupt copy is
+refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+class DataError(RuntimeError):
+    """A dataset source is missing, corrupt or malformed."""
+
+
+@dataclass
+class RawDataset:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    classes: list[str]
+    # None: the source has no official test split; prepare carves one out of the training data.
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    checksums: dict[str, str] = field(default_factory=dict)  # source file name -> sha256
+    origin: str = ""
+
+
+Loader = Callable[[Path | None], RawDataset]
+SOURCES: dict[str, Loader] = {}
+
+
+def register(name: str) -> Callable[[Loader], Loader]:
+    def wrap(loader: Loader) -> Loader:
+        SOURCES[name] = loader
+        return loader
+    return wrap
+
+
+def load_source(name: str, from_path: Path | None) -> RawDataset:
+    if name not in SOURCES:
+        raise DataError(f"unknown dataset '{name}' (known: {', '.join(sorted(SOURCES))})")
+    return SOURCES[name](from_path)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_checksums(folder: Path, expected: dict[str, str]) -> dict[str, str]:
+    found = {}
+    for name, sha in expected.items():
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{path}: missing (expected the files {', '.join(expected)})")
+        actual = sha256_file(path)
+        if actual != sha:
+            raise DataError(f"{path}: sha256 {actual} does not match the published {sha}: "
+                            "the file is corrupt or not the official one")
+        found[name] = actual
+    return found
+
+
+# --- MNIST -----------------------------------------------------------------------------------------
+
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (gzip or plain) of unsigned bytes, as MNIST ships them."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot be read as {'gzip' if opener is gzip.open else 'IDX'} ({exc})") from exc
+    if len(data) < 4:
+        raise DataError(f"{path}: too short for an IDX header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes (magic {data[:4].hex()})")
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    body = data[4 + 4 * ndim:]
+    if len(body) != int(np.prod(shape)):
+        raise DataError(f"{path}: header promises shape {shape} but holds {len(body)} bytes")
+    return np.frombuffer(body, dtype=np.uint8).reshape(shape)
+
+
+@register("mnist")
+def load_mnist(from_path: Path | None) -> RawDataset:
+    if from_path is None:
+        from_path = _download_mnist()
+        origin = "torchvision download"
+    else:
+        origin = str(from_path)
+    checksums = verify_checksums(from_path, MNIST_FILES)
+    return RawDataset(
+        x_train=read_idx(from_path / "train-images-idx3-ubyte.gz"),
+        y_train=read_idx(from_path / "train-labels-idx1-ubyte.gz").astype(np.int64),
+        x_test=read_idx(from_path / "t10k-images-idx3-ubyte.gz"),
+        y_test=read_idx(from_path / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
+        classes=[str(d) for d in range(10)],
+        checksums=checksums,
+        origin=origin,
+    )
+
+
+def _download_mnist() -> Path:
+    # torchvision knows the mirrors and checks the md5s; it leaves the .gz files in MNIST/raw.
+    from torchvision.datasets import MNIST
+
+    root = Path(tempfile.mkdtemp(prefix="grader-mnist-"))
+    MNIST(root, train=True, download=True)
+    return root / "MNIST" / "raw"
+
+
+# --- scikit-learn's handwritten digits (ships with scikit-learn: the offline demo) -----------------
+
+@register("digits")
+def load_digits(from_path: Path | None) -> RawDataset:
+    if from_path is not None:
+        raise DataError("the 'digits' dataset ships with scikit-learn; it takes no --from")
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    bunch = sk_load_digits()
+    # 0-16 grey levels scaled to 0-255 so that notebooks see the same uint8 images as with MNIST.
+    x = (bunch.images * (255 / 16)).round().astype(np.uint8)
+    raw = x.tobytes() + bunch.target.astype(np.int64).tobytes()
+    return RawDataset(x_train=x, y_train=bunch.target.astype(np.int64),
+                      classes=[str(d) for d in range(10)],
+                      checksums={"sklearn.datasets.load_digits": hashlib.sha256(raw).hexdigest()},
+                      origin="scikit-learn")

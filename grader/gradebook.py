@@ -1,0 +1,150 @@
+"""The gradebook: submissions, runs and scores in SQLite (WAL).
+
+Only the process that orchestrates a batch writes here, one transaction per finished run, so a
+crash loses at most the runs still in flight, and those run again next time.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from grader.runners.base import ERROR
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    id INTEGER PRIMARY KEY,
+    assignment TEXT NOT NULL,
+    student TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    submitted_at TEXT NOT NULL,
+    UNIQUE (assignment, student, sha256)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    submission_id INTEGER NOT NULL REFERENCES submissions(id),
+    assignment_version TEXT NOT NULL,
+    runner TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    cell INTEGER,
+    detail TEXT NOT NULL DEFAULT '',
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    primary_metric TEXT,
+    primary_score REAL,
+    grade REAL,
+    artifacts TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_submission ON runs (submission_id, assignment_version);
+CREATE TABLE IF NOT EXISTS scores (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    split TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_id, split, metric)
+);
+"""
+
+# Runs that ended this way were the grader's fault, not the notebook's: a later batch retries them.
+RETRIED_STATUSES = (ERROR,)
+
+
+class Gradebook:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives power loss too
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Gradebook":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def register(self, assignment: str, student: str, path: str, sha256: str, submitted_at: str) -> int:
+        self.db.execute(
+            "INSERT OR IGNORE INTO submissions (assignment, student, path, sha256, submitted_at) "
+            "VALUES (?, ?, ?, ?, ?)", (assignment, student, path, sha256, submitted_at))
+        row = self.db.execute("SELECT id FROM submissions WHERE assignment=? AND student=? AND sha256=?",
+                              (assignment, student, sha256)).fetchone()
+        return int(row["id"])
+
+    def is_graded(self, submission_id: int, version: str) -> bool:
+        marks = ",".join("?" * len(RETRIED_STATUSES))
+        row = self.db.execute(
+            f"SELECT 1 FROM runs WHERE submission_id=? AND assignment_version=? AND status NOT IN ({marks})",
+            (submission_id, version, *RETRIED_STATUSES)).fetchone()
+        return row is not None
+
+    def record(self, submission_id: int, version: str, runner: str, row: dict[str, Any],
+               scores: dict[str, dict[str, float | None]]) -> int:
+        """Store one finished run and its scores in a single transaction."""
+        columns = ["submission_id", "assignment_version", "runner", *row]
+        values = [submission_id, version, runner, *row.values()]
+        with closing(self.db.cursor()) as cur:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.execute(f"INSERT INTO runs ({','.join(columns)}) VALUES ({','.join('?' * len(values))})", values)
+                run_id = int(cur.lastrowid)
+                cur.executemany("INSERT INTO scores (run_id, split, metric, value) VALUES (?, ?, ?, ?)",
+                                [(run_id, split, metric, value) for split, metrics in scores.items()
+                                 for metric, value in metrics.items()])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return run_id
+
+    def latest(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
+        """Each submission with its latest run (or none yet), oldest submission first."""
+        where, params = _filters(assignment, student)
+        rows = self.db.execute(f"""
+            SELECT s.id AS submission_id, s.assignment, s.student, s.path, s.sha256, s.submitted_at,
+                   r.id AS run_id, r.status, r.message, r.cell, r.primary_metric, r.primary_score,
+                   r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner
+            FROM submissions s
+            LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id)
+            {where} ORDER BY s.assignment, s.student, s.submitted_at, s.id""", params).fetchall()
+        return [dict(r) for r in rows]
+
+    def runs(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
+        """Every run, with its scores, oldest first."""
+        where, params = _filters(assignment, student)
+        rows = [dict(r) for r in self.db.execute(f"""
+            SELECT s.assignment, s.student, s.path, s.sha256, s.submitted_at, r.*
+            FROM runs r JOIN submissions s ON s.id = r.submission_id {where} ORDER BY r.id""", params)]
+        for row in rows:
+            row["scores"] = {}
+            for score in self.db.execute("SELECT split, metric, value FROM scores WHERE run_id=?", (row["id"],)):
+                row["scores"].setdefault(score["split"], {})[score["metric"]] = score["value"]
+        return rows
+
+    def count_runs(self, version: str | None = None) -> int:
+        query, params = "SELECT COUNT(*) FROM runs", ()
+        if version:
+            query, params = query + " WHERE assignment_version=?", (version,)
+        return int(self.db.execute(query, params).fetchone()[0])
+
+
+def _filters(assignment: str | None, student: str | None) -> tuple[str, tuple]:
+    clauses, params = [], []
+    if assignment:
+        clauses.append("s.assignment = ?")
+        params.append(assignment)
+    if student:
+        clauses.append("s.student = ?")
+        params.append(student)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params)

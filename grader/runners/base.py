@@ -1,0 +1,143 @@
+"""The runner interface: one job in, one result out, also when the run fails.
+
+A runner executes a notebook somewhere (this process's machine, a container, a cluster) and
+reports what happened as a `RunResult`. It never scores and never writes the gradebook: that is
+the pipeline's job, so every runner produces the same kind of row.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from abc import ABC, abstractmethod
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from grader.i18n import Translator
+
+# What a run can end as, before scoring. Scoring adds invalid_predictions.
+OK, FAILED, TIMEOUT, OOM, DEAD_KERNEL = "ok", "failed", "timeout", "oom", "dead_kernel"
+INVALID_NOTEBOOK, INVALID_PREDICTIONS, INVALID_SUBMISSION, ERROR = (
+    "invalid_notebook", "invalid_predictions", "invalid_submission", "error")
+STATUSES = (OK, FAILED, TIMEOUT, OOM, DEAD_KERNEL, INVALID_NOTEBOOK, INVALID_PREDICTIONS,
+            INVALID_SUBMISSION, ERROR)
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def exception_fields(exc: BaseException) -> dict[str, str]:
+    return {"ename": type(exc).__name__, "evalue": str(exc),
+            "detail": "".join(traceback.format_exception(exc))[-4000:]}
+
+
+@dataclass
+class Job:
+    key: str  # the caller's handle for this job (e.g. the submission id)
+    notebook: Path
+    run_dir: Path  # artifacts: executed.ipynb, run.log, output/
+    data_dir: Path
+    test_dir: Path
+    parameters: dict[str, Any] = field(default_factory=dict)  # seed, smoke, device...
+    time_limit_s: float = 1800.0
+    cell_timeout_s: float = 1800.0
+    memory_mb: int = 4096
+    cpus: float = 1.0
+    gpu: bool = False
+
+    @property
+    def output_dir(self) -> Path:
+        return self.run_dir / "output"
+
+    @property
+    def executed_notebook(self) -> Path:
+        return self.run_dir / "executed.ipynb"
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "run.log"
+
+
+@dataclass
+class RunResult:
+    key: str
+    status: str
+    run_dir: Path
+    started_at: str = ""
+    finished_at: str = ""
+    duration_s: float = 0.0
+    cell: int | None = None  # 1-based position in the student's notebook
+    ename: str = ""
+    evalue: str = ""
+    limit: float | None = None  # the limit that was hit (s or MB)
+    detail: str = ""  # free text for the instructor: tracebacks, log tail
+
+    @classmethod
+    def without_results(cls, job: Job, exc: BaseException, status: str = ERROR) -> "RunResult":
+        """The result of a job that could not run: a row, never an exception that stops a batch."""
+        return cls(job.key, status, job.run_dir, now_utc(), now_utc(), 0.0, **exception_fields(exc))
+
+    @property
+    def output_dir(self) -> Path:
+        return self.run_dir / "output"
+
+    def message(self, t: Translator) -> str:
+        """What went wrong, in the course's language, for the student's feedback."""
+        where = t("run.where", cell=self.cell) if self.cell else ""
+        if self.status == FAILED:
+            return t("run.failed", cell=self.cell or "?", ename=self.ename, evalue=self.evalue)
+        if self.status == TIMEOUT:
+            if self.ename == "CellTimeoutError":
+                return t("run.timeout_cell", cell=self.cell or "?", limit=self.limit or 0)
+            return t("run.timeout_wall", limit=self.limit or 0, where=where)
+        if self.status == OOM:
+            return t("run.oom", limit=int(self.limit or 0), where=where)
+        if self.status == DEAD_KERNEL:
+            return t("run.dead_kernel", where=where, detail=self.evalue)
+        return self.evalue
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["run_dir"] = str(self.run_dir)
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunResult":
+        data = json.loads(text)
+        data["run_dir"] = Path(data["run_dir"])
+        return cls(**data)
+
+
+class Runner(ABC):
+    """Runs jobs. Subclasses implement `run`; `run_many` runs up to `parallel` jobs at once."""
+
+    name: str = ""
+
+    @abstractmethod
+    def run(self, job: Job) -> RunResult:
+        """Run one job to completion and describe how it ended; never raise for a notebook's fault."""
+
+    def run_many(self, jobs: Iterable[Job], parallel: int = 1) -> Iterator[RunResult]:
+        """Yield each result as soon as its job ends, in completion order."""
+        with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix=f"{self.name}-job") as pool:
+            futures = [pool.submit(self._run_safely, job) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+                self.close()
+
+    def _run_safely(self, job: Job) -> RunResult:
+        try:
+            return self.run(job)
+        except Exception as exc:  # a grader-side fault is one row, not the end of the batch
+            return RunResult.without_results(job, exc)
+
+    def close(self) -> None:
+        """Stop work still in flight (the batch was interrupted)."""

@@ -1,0 +1,192 @@
+"""The local runner: papermill in a child process on this machine, watched by the grader.
+
+For trusted notebooks and CPU machines (reference solutions, a student's self-check). Student
+hand-ins belong in the docker runner, which also isolates the filesystem and the network.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from grader.runners.base import ERROR, OOM, TIMEOUT, Job, Runner, RunResult, now_utc
+from grader.runners.cells import running_cell
+
+LOG_HEAD_BYTES = 1024 * 1024
+LOG_TAIL_BYTES = 256 * 1024
+POLL_S = 0.1
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def gpu_visible() -> bool:
+    """Whether this machine shows an NVIDIA GPU (checked once, without importing torch)."""
+    if not shutil.which("nvidia-smi"):
+        return False
+    probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    return probe.returncode == 0 and "GPU" in probe.stdout
+
+
+def _die_with_parent() -> None:
+    # If the grader is killed (even with SIGKILL) its children go too, so no orphan keeps running.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class BoundedLog(threading.Thread):
+    """Copies a pipe to a file, keeping the first and last bytes of an output of any size."""
+
+    def __init__(self, pipe, path: Path):
+        super().__init__(daemon=True)
+        self.pipe, self.path = pipe, path
+        self.total = 0
+
+    def run(self) -> None:
+        tail = bytearray()
+        with open(self.path, "wb") as out:
+            for chunk in iter(lambda: self.pipe.read1(65536), b""):
+                head_room = max(0, LOG_HEAD_BYTES - self.total)
+                out.write(chunk[:head_room])
+                tail += chunk[head_room:]
+                del tail[:-LOG_TAIL_BYTES]
+                self.total += len(chunk)
+            if self.total > LOG_HEAD_BYTES:
+                skipped = self.total - LOG_HEAD_BYTES - len(tail)
+                if skipped > 0:
+                    out.write(f"\n[grader] ... {skipped} bytes of log omitted ...\n".encode())
+                out.write(tail)
+
+
+def kill_all(family: list[psutil.Process]) -> None:
+    for p in family:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=5)
+
+
+def process_tree(proc: psutil.Process) -> list[psutil.Process]:
+    """A process and every descendant (the kernel runs in a session of its own)."""
+    try:
+        return [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def rss_mb(family: list[psutil.Process]) -> float:
+    total = 0
+    for p in family:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+class LocalRunner(Runner):
+    name = "local"
+
+    def __init__(self, output_limit: int | None = None):
+        self.output_limit = output_limit
+        self._live: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    def run(self, job: Job) -> RunResult:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        job_file = job.run_dir / "job.json"
+        spec = {
+            "key": job.key, "notebook": str(job.notebook), "run_dir": str(job.run_dir),
+            "executed_notebook": str(job.executed_notebook), "output_dir": str(job.output_dir),
+            "parameters": {**job.parameters, "data_dir": str(job.data_dir), "test_dir": str(job.test_dir),
+                           "output_dir": str(job.output_dir), "device": "cuda" if job.gpu and gpu_visible() else "cpu"},
+            "cell_timeout_s": job.cell_timeout_s,
+        }
+        if self.output_limit:
+            spec["output_limit"] = self.output_limit
+        job_file.write_text(json.dumps(spec), encoding="utf-8")
+        started_at, start = now_utc(), time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.runners.execute", str(job_file)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=self._environment(job), start_new_session=True, preexec_fn=_die_with_parent)
+        with self._lock:
+            self._live.add(proc)
+        log = BoundedLog(proc.stdout, job.log_path)
+        log.start()
+        try:
+            verdict = self._watch(proc, job, start)
+        finally:
+            with self._lock:
+                self._live.discard(proc)
+            log.join(timeout=10)
+        duration = time.monotonic() - start
+        if verdict is not None:
+            status, limit = verdict
+            return RunResult(job.key, status, job.run_dir, started_at, now_utc(), duration,
+                             cell=running_cell(job.executed_notebook), limit=limit,
+                             ename="WallClockTimeout" if status == TIMEOUT else "MemoryLimit")
+        result_file = job.run_dir / "result.json"
+        if not result_file.is_file():
+            return RunResult(job.key, ERROR, job.run_dir, started_at, now_utc(), duration,
+                             ename="RunnerError",
+                             evalue=f"the papermill process exited with code {proc.returncode} without a result",
+                             detail=_tail(job.log_path))
+        result = RunResult.from_json(result_file.read_text(encoding="utf-8"))
+        result.started_at, result.duration_s = started_at, duration
+        if result.status == OOM:
+            result.limit = job.memory_mb
+        return result
+
+    def _watch(self, proc: subprocess.Popen, job: Job, start: float) -> tuple[str, float] | None:
+        """Wait for the child; kill its whole tree at the wall-clock or memory limit."""
+        ps = psutil.Process(proc.pid)
+        family: list[psutil.Process] = [ps]
+        while proc.poll() is None:
+            family = process_tree(ps) or family
+            if time.monotonic() - start > job.time_limit_s:
+                kill_all(family)
+                return TIMEOUT, job.time_limit_s
+            if rss_mb(family) > job.memory_mb:
+                kill_all(family)
+                return OOM, job.memory_mb
+            time.sleep(POLL_S)
+        kill_all(family[1:])  # a kernel left behind by a child that crashed
+        return None
+
+    def _environment(self, job: Job) -> dict[str, str]:
+        env = dict(os.environ)
+        # Parallel jobs on few cores: each numeric library gets its share, not every core.
+        threads = str(max(1, int(job.cpus)))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            env.setdefault(var, threads)
+        env.setdefault("MPLBACKEND", "Agg")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def close(self) -> None:
+        with self._lock:
+            live = list(self._live)
+        for proc in live:
+            try:
+                kill_all(process_tree(psutil.Process(proc.pid)))
+            except psutil.NoSuchProcess:
+                pass
+
+
+def _tail(path: Path, size: int = 4000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return data[-size:].decode("utf-8", "replace")

@@ -1,0 +1,206 @@
+"""Read a notebook's predictions.csv strictly and score it against the hidden labels.
+
+Every fault is collected (not only the first), so a student sees all that is wrong at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.i18n import Translator
+
+MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
+EXAMPLES_SHOWN = 5
+
+
+class InvalidPredictions(ValueError):
+    def __init__(self, path: Path, faults: list[str]):
+        self.path, self.faults = path, faults
+        super().__init__(f"{path.name}: " + "; ".join(faults))
+
+
+@dataclass
+class Predictions:
+    ids: list[str]
+    labels: np.ndarray  # class indices, aligned with ids
+    probabilities: np.ndarray | None  # (n, n_classes), rows sum to 1
+
+
+def read_bytes_no_symlink(path: Path, limit: int, t: Translator) -> bytes:
+    """Read a file the notebook wrote without following a symlink it may have planted."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise InvalidPredictions(path, [t("pred.missing", name=path.name)]) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidPredictions(path, [t("pred.symlink", name=path.name)])
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidPredictions(path, [t("pred.not_file", name=path.name)])
+    if info.st_size > limit:
+        raise InvalidPredictions(path, [t("pred.too_big", name=path.name, mb=limit // 2**20)])
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(limit + 1)
+
+
+def _examples(items: list) -> str:
+    shown = ", ".join(repr(i) for i in items[:EXAMPLES_SHOWN])
+    return shown + (f", ... ({len(items)})" if len(items) > EXAMPLES_SHOWN else "")
+
+
+def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t: Translator) -> Predictions:
+    data = read_bytes_no_symlink(path, MAX_PREDICTIONS_BYTES, t)
+    try:
+        text = data.decode("utf-8-sig")  # Excel and Windows tools write a BOM
+    except UnicodeDecodeError as exc:
+        raise InvalidPredictions(path, [t("pred.encoding", detail=str(exc))]) from None
+    rows = list(csv.reader(io.StringIO(text, newline="")))  # newline="" accepts CRLF and LF
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise InvalidPredictions(path, [t("pred.empty")])
+    header = [h.strip() for h in rows[0]]
+    if "id" not in header or "label" not in header:
+        raise InvalidPredictions(path, [t("pred.header", header=",".join(header))])
+    id_col, label_col = header.index("id"), header.index("label")
+    prob_cols = _probability_columns(header, classes, path, t)
+
+    faults: list[str] = []
+    class_index = {name: i for i, name in enumerate(classes)}
+    seen: dict[str, int] = {}
+    duplicates, unknown_ids, unknown_labels, nan_labels, short_rows, bad_probs = [], [], [], [], [], []
+    labels = np.full(len(expected_ids), -1, dtype=np.int64)
+    probs = np.zeros((len(expected_ids), len(classes))) if prob_cols else None
+    position = {pid: i for i, pid in enumerate(expected_ids)}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            short_rows.append(line)
+            continue
+        pid, raw_label = row[id_col].strip(), row[label_col].strip()
+        if pid in seen:
+            duplicates.append(pid)
+            continue
+        seen[pid] = line
+        if pid not in position:
+            unknown_ids.append(pid)
+            continue
+        label = _parse_label(raw_label, class_index, len(classes))
+        if label is None:
+            if raw_label.lower() in ("", "nan", "na", "none", "null"):
+                nan_labels.append(line)
+            else:
+                unknown_labels.append(f"{line}:{raw_label}")
+            continue
+        labels[position[pid]] = label
+        if prob_cols:
+            values = _parse_probabilities(row, prob_cols)
+            if values is None:
+                bad_probs.append(line)
+            else:
+                probs[position[pid]] = values
+    missing = [pid for pid in expected_ids if pid not in seen]
+    for items, key in ((short_rows, "pred.columns"), (duplicates, "pred.duplicate"),
+                       (unknown_ids, "pred.extra"), (missing, "pred.missing_ids"),
+                       (nan_labels, "pred.nan"), (unknown_labels, "pred.unknown_label"),
+                       (bad_probs, "pred.bad_probs")):
+        if items:
+            faults.append(t(key, count=len(items), examples=_examples(items), n_classes=len(classes)))
+    if faults:
+        raise InvalidPredictions(path, faults)
+    return Predictions(list(expected_ids), labels, probs)
+
+
+def _parse_label(raw: str, class_index: dict[str, int], n_classes: int) -> int | None:
+    if raw in class_index:
+        return class_index[raw]
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    if math.isnan(value) or not value.is_integer() or not 0 <= value < n_classes:
+        return None
+    return int(value)
+
+
+def _probability_columns(header: list[str], classes: list[str], path: Path, t: Translator) -> list[int] | None:
+    """Column positions of p_<class> (class name or index) for every class, or None if absent."""
+    named = {h[2:]: i for i, h in enumerate(header) if h.startswith("p_")}
+    if not named:
+        return None
+    columns = []
+    for index, name in enumerate(classes):
+        column = named.get(name, named.get(str(index)))
+        if column is None:
+            raise InvalidPredictions(path, [t("pred.prob_columns", missing=f"p_{name}")])
+        columns.append(column)
+    return columns
+
+
+def _parse_probabilities(row: list[str], columns: list[int]) -> np.ndarray | None:
+    try:
+        values = np.array([float(row[c]) for c in columns])
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(values)) or np.any(values < 0) or abs(values.sum() - 1) > 1e-3:
+        return None
+    return values / values.sum()
+
+
+# --- metrics ------------------------------------------------------------------------------------
+
+def accuracy(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float:
+    return float(np.mean(pred.labels[rows] == y[rows]))
+
+
+def macro_f1(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float:
+    truth, guess = y[rows], pred.labels[rows]
+    scores = []
+    for c in np.union1d(truth, guess):
+        tp = np.sum((guess == c) & (truth == c))
+        fp = np.sum((guess == c) & (truth != c))
+        fn = np.sum((guess != c) & (truth == c))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores))
+
+
+def log_loss(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
+    if pred.probabilities is None:
+        return None
+    p = np.clip(pred.probabilities[rows, y[rows]], 1e-15, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def top_k(k: int):
+    def metric(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
+        if pred.probabilities is None:
+            return None
+        # The predicted label always counts as the first guess; probabilities rank the rest.
+        ranked = np.argsort(-pred.probabilities[rows], axis=1, kind="stable")[:, :k]
+        hit = (ranked == y[rows, None]).any(axis=1) | (pred.labels[rows] == y[rows])
+        return float(np.mean(hit))
+    return metric
+
+
+METRIC_FUNCTIONS = {"accuracy": accuracy, "macro_f1": macro_f1, "log_loss": log_loss,
+                    "top3": top_k(3), "top5": top_k(5)}
+SPLITS = ("public", "private", "all")
+
+
+def score(pred: Predictions, truth: dict[str, tuple[int, str]], metrics: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
+    """Metrics on the public and private parts of the hidden test set, and on all of it."""
+    y = np.array([truth[pid][0] for pid in pred.ids])
+    split = np.array([truth[pid][1] for pid in pred.ids])
+    result: dict[str, dict[str, float | None]] = {}
+    for name in SPLITS:
+        rows = np.flatnonzero(split == name) if name != "all" else np.arange(len(y))
+        if len(rows) == 0:
+            continue
+        result[name] = {m: METRIC_FUNCTIONS[m](y, pred, rows) for m in metrics}
+    return result
