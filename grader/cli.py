@@ -60,12 +60,14 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: st
         sys.stdout.write(out.getvalue())
     else:
         table = Table(title=title or None)
-        for column in columns:
-            # Long messages stay on one line; `grader show` and --format json give them whole.
-            table.add_column(column, no_wrap=column == "message", overflow="ellipsis",
-                             max_width=60 if column == "message" else None)
-        for row in rows:
-            table.add_row(*(_cell(row.get(c)) for c in columns))
+        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        for i, column in enumerate(columns):
+            # Every column keeps its full width; only the free-text message wraps into what is left.
+            width = max([len(column), *(len(r[i]) for r in cells)])
+            table.add_column(column, no_wrap=column != "message", min_width=None if column == "message" else width,
+                             overflow="fold", ratio=1 if column == "message" else None)
+        for row in cells:
+            table.add_row(*row)
         console.print(table)
 
 
@@ -143,8 +145,10 @@ def status_command(
     course = _course(course_dir)
     with Gradebook(course.gradebook_path) as book:
         rows = book.latest(assignment=assignment)
-    _emit(rows, ["assignment", "student", "status", "primary_metric", "primary_score", "grade", "duration_s",
-                 "submitted_at", "message"], fmt, title=f"{course.name}: {len(rows)} submissions")
+    columns = ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message"]
+    if fmt is not Format.table:
+        columns[4:4] = ["primary_metric", "submitted_at", "finished_at", "artifacts"]
+    _emit(rows, columns, fmt, title=f"{course.name}: {len(rows)} submissions")
 
 
 @app.command("show")
