@@ -18,15 +18,16 @@ from typer.testing import CliRunner
 from grader.cli import app
 from notebooks import GOOD, LOAD, write_notebook
 
-GRADER = [sys.executable, "-m", "grader.cli"]
+GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 
 
 def graded_runs(db) -> list[tuple[str, str]]:
-    if not db.exists():
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            return conn.execute("SELECT s.student, r.status FROM runs r JOIN submissions s ON s.id = r.submission_id"
+                                ).fetchall()
+    except sqlite3.OperationalError:  # not created yet, or its schema not written yet
         return []
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT s.student, r.status FROM runs r JOIN submissions s ON s.id = r.submission_id"
-                            ).fetchall()
 
 
 def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(course_dir, tmp_path):
@@ -35,8 +36,8 @@ def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(course
     for name in students:
         write_notebook(subs / f"{name}.ipynb", ["import time\ntime.sleep(1.5)", LOAD, *GOOD[1:]])
     db = course_dir / ".grader" / "gradebook.sqlite"
-    cmd = ["grader", "run", str(subs.parent), "--course", str(course_dir), "--jobs", "1", "--format", "json"]
-    proc = subprocess.Popen([sys.executable, "-c", "from grader.cli import app; app()", *cmd[1:]],
+    cmd = [*GRADER, "run", str(subs.parent), "--course", str(course_dir), "--jobs", "1", "--format", "json"]
+    proc = subprocess.Popen(cmd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while len(graded_runs(db)) < 2 and time.monotonic() < deadline:
@@ -50,7 +51,7 @@ def test_sigkill_mid_batch_then_rerun_grades_each_submission_exactly_once(course
     psutil.wait_procs(children, timeout=15)
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
-    rerun = subprocess.run([sys.executable, "-c", "from grader.cli import app; app()", *cmd[1:]],
+    rerun = subprocess.run(cmd,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     after = graded_runs(db)
