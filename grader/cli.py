@@ -27,7 +27,7 @@ app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publis
 data_app = typer.Typer(help="Prepare assignment data with hidden test labels.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 
 
 class Format(str, Enum):

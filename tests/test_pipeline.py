@@ -143,3 +143,17 @@ def test_results_serialise_for_scripts(course, tmp_path):
     pipeline.run(course, subs.parent)
     with Gradebook(course.gradebook_path) as book:
         assert json.loads(json.dumps(book.runs(), default=str))[0]["status"] == "ok"
+
+
+def test_per_cell_limit_names_the_cell(tmp_path):
+    from conftest import make_course
+    from grader.data import prepare
+    root = make_course(tmp_path / "c", time_limit=120, cell_timeout=4)
+    course = load_course(root)
+    prepare(course, course.assignment("digits"))
+    subs = tmp_path / "subs" / "digits"
+    write_notebook(subs / "slow.ipynb", [LOAD, "import time\ntime.sleep(60)"])
+    (row,) = pipeline.run(course, subs.parent).rows
+    assert row.status == "timeout"
+    assert row.message == "cell 3 ran past the per-cell limit of 4 s"
+    assert row.duration_s < 60

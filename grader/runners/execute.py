@@ -41,9 +41,10 @@ class BoundedOutputClient(PapermillNotebookClient):
         self.output_dropped = 0
         self.current_cell: int | None = None
 
-    async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+    def execute_cell(self, cell, cell_index, *args, **kwargs):
+        # papermill calls the synchronous wrapper, which nbclient binds to its own coroutine.
         self.current_cell = cell_index
-        return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+        return super().execute_cell(cell, cell_index, *args, **kwargs)
 
     def output(self, outs, msg, display_id, cell_index):
         size = _message_size(msg)
