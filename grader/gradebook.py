@@ -132,12 +132,6 @@ class Gradebook:
                 row["scores"].setdefault(score["split"], {})[score["metric"]] = score["value"]
         return rows
 
-    def count_runs(self, version: str | None = None) -> int:
-        query, params = "SELECT COUNT(*) FROM runs", ()
-        if version:
-            query, params = query + " WHERE assignment_version=?", (version,)
-        return int(self.db.execute(query, params).fetchone()[0])
-
 
 def _filters(assignment: str | None, student: str | None) -> tuple[str, tuple]:
     clauses, params = [], []
