@@ -20,12 +20,20 @@ from grader import pipeline
 from grader.check import check as run_check
 from grader.course import ConfigError, load_course
 from grader.data import DataError, layout, prepare
+from grader.export import EXPORTERS, IDENTIFIERS, export, group_columns
 from grader.gradebook import Gradebook
+from grader.grades import CourseGrades, compute, number
+from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
+from grader.report import UnknownStudent, report
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Prepare assignment data with hidden test labels.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+moodle_app = typer.Typer(help="Bring submissions and participants in from Moodle.", no_args_is_help=True)
+app.add_typer(moodle_app, name="moodle")
+grades_app = typer.Typer(help="Course grades under the course policy; exports for Moodle.", no_args_is_help=True)
+app.add_typer(grades_app, name="grades")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 
@@ -49,6 +57,9 @@ def _course(path: Optional[Path]):
         raise typer.Exit(2) from None
 
 
+FREE_TEXT = {"message", "why", "files"}  # the columns that wrap; the others keep their full width
+
+
 def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: str = "") -> None:
     if fmt is Format.json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n")
@@ -62,10 +73,10 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: st
         table = Table(title=title or None)
         cells = [[_cell(row.get(c)) for c in columns] for row in rows]
         for i, column in enumerate(columns):
-            # Every column keeps its full width; only the free-text message wraps into what is left.
             width = max([len(column), *(len(r[i]) for r in cells)])
-            table.add_column(column, no_wrap=column != "message", min_width=None if column == "message" else width,
-                             overflow="fold", ratio=1 if column == "message" else None)
+            free = column in FREE_TEXT
+            table.add_column(column, no_wrap=not free, min_width=None if free else width,
+                             overflow="fold", ratio=1 if free else None)
         for row in cells:
             table.add_row(*row)
         console.print(table)
@@ -214,3 +225,139 @@ def check_command(
             "scores": report.assessment.scores if report.assessment else {},
             "run_dir": str(report.run_dir) if report.run_dir else None}, ensure_ascii=False, indent=2) + "\n")
     raise typer.Exit(0 if report.passed else 1)
+
+
+@moodle_app.command("import")
+def moodle_import(
+    assignment: str = typer.Argument(..., help="The assignment these submissions are for."),
+    source: Path = typer.Argument(..., exists=True, help="Moodle's 'Download all submissions' zip, or its folder."),
+    participants: Optional[Path] = typer.Option(None, "--participants", "-p", exists=True, dir_okay=False,
+                                                help="Participants CSV or grading worksheet (identity, times)."),
+    into: Path = typer.Option(Path("submissions"), help="Submissions folder to write into."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Unpack a Moodle download safely into INTO/ASSIGNMENT/<student>/, with each submission's time."""
+    course = _course(course_dir)
+    try:
+        result = ingest(course, assignment, source, participants, into)
+    except (ConfigError, UnsafeArchive, ParticipantsError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    rows = [vars(i) | {"files": ", ".join(i.files)} for i in result.imported]
+    _emit(rows, ["student", "participant", "submitted_at", "time_source", "in_roster", "files"], fmt,
+          title=f"{len(rows)} submissions into {result.target}; {result.roster} participants in the roster")
+
+
+@moodle_app.command("roster")
+def moodle_roster(
+    participants: Path = typer.Argument(..., exists=True, dir_okay=False, help="Participants CSV."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Record who the students are (ID number, email) for the Moodle export."""
+    course = _course(course_dir)
+    try:
+        count = import_roster(course, participants)
+    except ParticipantsError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{count} participants in the roster of {course.gradebook_path}")
+
+
+def _grades(course) -> CourseGrades:
+    with Gradebook(course.gradebook_path) as book:
+        grades = compute(course, book)
+    return grades
+
+
+@grades_app.command("show")
+def grades_show(
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Every student's grades: each assignment (counted or not), each group, the final grade."""
+    course = _course(course_dir)
+    grades = _grades(course)
+    for warning in grades.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    if fmt is Format.csv:
+        sys.stdout.write(export(grades, course, "csv").text)
+        return
+    if fmt is Format.json:
+        _emit([s.as_dict() for s in grades.students], [], fmt)
+        return
+    groups = group_columns(grades)
+    rows = []
+    for s in grades.students:
+        row = {"student": s.student, "final": number(s.final) or "pending"}
+        for a, c in s.components.items():
+            # Brackets mark a grade that the "best k of n" rule dropped.
+            value = number(c.grade) or "pending"
+            row[a] = value if c.counted or c.grade is None or not _in_group(grades, a) else f"({value})"
+        row |= {g.name: number(g.grade) or "pending" for g in s.groups if g.name in groups}
+        rows.append(row)
+    _emit(rows, ["student", *grades.assignments, *groups, "final"], fmt,
+          title=f"{course.name}: {len(rows)} students; (x) = not counted")
+
+
+def _in_group(grades: CourseGrades, assignment: str) -> bool:
+    return any(assignment in g.assignments and len(g.assignments) > g.best for g in grades.groups)
+
+
+ExportFormat = Enum("ExportFormat", {name: name for name in EXPORTERS}, type=str)
+Identifier = Enum("Identifier", {name: name for name in IDENTIFIERS}, type=str)
+
+
+@grades_app.command("export")
+def grades_export(
+    fmt: ExportFormat = typer.Option("moodle", "--format", "-f", help="moodle: Moodle's grade import CSV; "
+                                     "csv: every component for the instructor."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default: standard output)."),
+    identifier: Identifier = typer.Option("id_number", help="The user field Moodle matches rows by."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Export the course grades (UTF-8 CSV)."""
+    course = _course(course_dir)
+    result = export(_grades(course), course, fmt.value, identifier.value)
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    if out is None:
+        sys.stdout.write(result.text)
+        return
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_text(result.text, encoding="utf-8", newline="")
+    partial.replace(out)  # never a half-written file where Moodle's import might pick it up
+    err.print(f"{result.rows} rows written to {out}")
+
+
+@app.command("report")
+def report_command(
+    student: str = typer.Argument(..., help="Student name, ID number or email."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the HTML report "
+                                       "(default: <workdir>/reports/<student>)."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """One student's feedback: scores, grades, which counted and why, the executed notebooks as HTML."""
+    course = _course(course_dir)
+    try:
+        result = report(course, student, out)
+    except UnknownStudent as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(result.grades.as_dict() | {"feedback": result.feedback,
+                                                                "report": str(result.index)},
+                                    ensure_ascii=False, indent=2, default=str) + "\n")
+        return
+    if fmt is Format.csv:
+        rows = [{"assignment": a} | d | {"attempts": len(d["attempts"])}
+                for a, d in result.grades.as_dict()["assignments"].items()]
+        _emit(rows, ["assignment", "state", "grade", "counted", "chosen", "attempts"], fmt)
+        return
+    _emit([{"assignment": a, "grade": number(result.grades.components[a].grade) or "-", "why": why}
+           for a, why in result.explanations.items()], ["assignment", "grade", "why"], fmt,
+          title=result.grades.student)
+    console.print(f"[bold]{result.final}[/]\nreport: {result.index}", highlight=False)

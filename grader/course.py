@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from grader.policy import (COUNTS, LATE_MODES, ROUNDING_MODES, Extension, Group, LatePolicy, Policy, Rounding,
+                           parse_deadline)
 
 LANGUAGES = ("es", "en")
 TASKS = ("classification",)
@@ -136,6 +140,7 @@ class Assignment:
     cell_timeout_s: float
     resources: Resources
     config_sha256: str
+    late: LatePolicy | None = None  # None: the course's late rule
 
     @property
     def readme(self) -> Path:
@@ -152,6 +157,7 @@ class Course:
     runner: str
     jobs: int
     assignments: dict[str, Path] = field(default_factory=dict)
+    policy: Policy = Policy()
 
     @property
     def gradebook_path(self) -> Path:
@@ -176,10 +182,67 @@ def load_course(root: str | Path = ".") -> Course:
     runner = g.choice("runner", RUNNERS, "local")
     jobs = g.positive("jobs", int, 1)
     g.reject_unknown()
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(path, "timezone", "an IANA time zone like Europe/Madrid", timezone) from None
+    policy = _policy(t.table("policy"))
     t.reject_unknown()
     folder = root / "assignments"
     assignments = {p.parent.name: p for p in sorted(folder.glob("*/assignment.toml"))} if folder.is_dir() else {}
-    return Course(root, name, language, timezone, workdir, runner, jobs, assignments)
+    return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy)
+
+
+def _rounding(t: _Table, default: str = "none") -> Rounding:
+    mode = t.choice("rounding", ROUNDING_MODES, default)
+    return Rounding(mode, float(t.positive("rounding_step", (int, float), 1.0)))
+
+
+def _late(t: _Table) -> LatePolicy:
+    late = LatePolicy(
+        mode=t.choice("mode", LATE_MODES, "reject"),
+        penalty_per_day=float(t.get("penalty_per_day", (int, float), 0.0)),
+        max_days=t.positive("max_days", int, None),
+        grace_minutes=float(t.get("grace_minutes", (int, float), 0.0)),
+    )
+    t.reject_unknown()
+    return late
+
+
+def _policy(t: _Table) -> Policy:
+    """`[policy]` of course.toml; the defaults grade every assignment on its own, 0-10."""
+    max_grade = float(t.positive("max_grade", (int, float), 10.0))
+    missing = float(t.get("missing", (int, float), 0.0))
+    counts = t.choice("counts", COUNTS, "last")
+    rounding = _rounding(t)
+    late = _late(t.table("late"))
+    groups = []
+    for i, raw in enumerate(t.get("groups", list, [], expected="an array of [[policy.groups]] tables")):
+        g = _Table(t.path, raw if isinstance(raw, dict) else {}, f"{t.prefix}groups[{i}].")
+        names = g.get("assignments", list, expected="a list of assignment names")
+        if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            raise ConfigError(t.path, f"{g.prefix}assignments", "a list of distinct assignment names", names)
+        best = g.positive("best", int, len(names))
+        if best > len(names):
+            raise ConfigError(t.path, f"{g.prefix}best", f"at most the {len(names)} assignments listed", best)
+        groups.append(Group(g.get("name", str), tuple(names), best,
+                            float(g.positive("weight", (int, float), 1.0)), _rounding(g)))
+        g.reject_unknown()
+    seen = [a for group in groups for a in group.assignments]
+    if len(set(seen)) != len(seen):
+        raise ConfigError(t.path, f"{t.prefix}groups", "each assignment in at most one group", seen)
+    names = [group.name for group in groups]
+    if len(set(names)) != len(names) or set(names) & (set(seen) | {"final"}):
+        raise ConfigError(t.path, f"{t.prefix}groups", "group names distinct from each other, from assignment "
+                          "names and from 'final'", names)
+    extensions = []
+    for i, raw in enumerate(t.get("extensions", list, [], expected="an array of [[policy.extensions]] tables")):
+        e = _Table(t.path, raw if isinstance(raw, dict) else {}, f"{t.prefix}extensions[{i}].")
+        until = e.get("until", (str, date), expected="a date (2026-12-20) or date-time")
+        extensions.append(Extension(e.get("student", str), e.get("assignment", str),
+                                    _deadline(t.path, f"{e.prefix}until", until)))
+        e.reject_unknown()
+    return Policy(max_grade, missing, counts, late, rounding, tuple(groups), tuple(extensions))
 
 
 def load_assignment(path: Path) -> Assignment:
@@ -212,7 +275,8 @@ def load_assignment(path: Path) -> Assignment:
                                      expected="a list of [metric, grade] pairs"))
 
     deadline_value = t.get("deadline", (str, date), None, expected="a date-time like 2026-12-15T23:59")
-    deadline = _deadline(path, deadline_value)
+    deadline = _deadline(path, "deadline", deadline_value)
+    late = _late(t.table("late")) if "late" in t.data else None
 
     lim = t.table("limits")
     time_limit_s = float(lim.positive("time_limit_s", (int, float), 1800))
@@ -229,7 +293,7 @@ def load_assignment(path: Path) -> Assignment:
     t.reject_unknown()
     return Assignment(name, path.parent, title, task, dataset, seed, float(validation_fraction),
                       float(public_fraction), metrics, primary, scale, deadline, time_limit_s,
-                      cell_timeout_s, resources, hashlib.sha256(raw).hexdigest())
+                      cell_timeout_s, resources, hashlib.sha256(raw).hexdigest(), late)
 
 
 def _grade_scale(path: Path, points: list) -> GradeScale:
@@ -247,14 +311,10 @@ def _grade_scale(path: Path, points: list) -> GradeScale:
     return GradeScale(tuple(pairs))
 
 
-def _deadline(path: Path, value: str | date | None) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    # A bare date means the course's rule: that day at 23:59.
-    text = value.isoformat() if isinstance(value, date) else value
-    if len(text) == 10:
-        text += "T23:59"
+def _deadline(path: Path, key: str, value: str | date | None) -> datetime | None:
+    if value is None:
+        return None
     try:
-        return datetime.fromisoformat(text)
+        return parse_deadline(value)
     except ValueError:
-        raise ConfigError(path, "deadline", "a date (2026-12-15) or date-time (2026-12-15T23:59)", value) from None
+        raise ConfigError(path, key, "a date (2026-12-15) or date-time (2026-12-15T23:59)", value) from None

@@ -41,6 +41,13 @@ CREATE TABLE IF NOT EXISTS runs (
     artifacts TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_submission ON runs (submission_id, assignment_version);
+-- The roster: who a student is outside the grader (Moodle's participant id, ID number, email).
+CREATE TABLE IF NOT EXISTS students (
+    name TEXT PRIMARY KEY,
+    participant TEXT,
+    id_number TEXT,
+    email TEXT
+);
 CREATE TABLE IF NOT EXISTS scores (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     split TEXT NOT NULL,
@@ -81,6 +88,18 @@ class Gradebook:
         row = self.db.execute("SELECT id FROM submissions WHERE assignment=? AND student=? AND sha256=?",
                               (assignment, student, sha256)).fetchone()
         return int(row["id"])
+
+    def set_student(self, name: str, participant: str | None = None, id_number: str | None = None,
+                    email: str | None = None) -> None:
+        """Add or update a roster entry; a value not given keeps what was known."""
+        self.db.execute(
+            "INSERT INTO students (name, participant, id_number, email) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET participant=COALESCE(excluded.participant, participant), "
+            "id_number=COALESCE(excluded.id_number, id_number), email=COALESCE(excluded.email, email)",
+            (name, participant, id_number, email))
+
+    def roster(self) -> dict[str, dict[str, str | None]]:
+        return {r["name"]: dict(r) for r in self.db.execute("SELECT * FROM students ORDER BY name")}
 
     def is_graded(self, submission_id: int, version: str) -> bool:
         marks = ",".join("?" * len(RETRIED_STATUSES))

@@ -9,6 +9,7 @@ Layouts accepted, per assignment folder:
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +18,8 @@ from pathlib import Path
 import nbformat
 
 IGNORED_PREFIXES = (".", "__")  # .ipynb_checkpoints, .DS_Store, __MACOSX
+# Written beside a hand-in by `grader moodle import`: the submission time Moodle recorded.
+SIDECAR = ".submission.json"
 
 
 class InvalidNotebook(ValueError):
@@ -35,6 +38,11 @@ class Submission:
     notebooks: list[Path] = field(default_factory=list)
 
 
+def normalise_name(name: str) -> str:
+    """The key two spellings of one person's name share: NFC, case-folded, single spaces."""
+    return " ".join(unicodedata.normalize("NFC", name).casefold().split())
+
+
 def _visible(name: str) -> bool:
     return not name.startswith(IGNORED_PREFIXES)
 
@@ -47,9 +55,14 @@ def _sha256(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def _mtime(paths: list[Path]) -> str:
-    latest = max((p.stat().st_mtime for p in paths), default=0.0)
-    return datetime.fromtimestamp(latest, timezone.utc).isoformat(timespec="seconds")
+def _submitted_at(folder: Path, paths: list[Path]) -> str:
+    """The time Moodle recorded when the hand-in came from there, else the files' modification time."""
+    try:
+        recorded = json.loads((folder / SIDECAR).read_text(encoding="utf-8"))["submitted_at"]
+        return datetime.fromisoformat(recorded).astimezone(timezone.utc).isoformat(timespec="seconds")
+    except (OSError, ValueError, KeyError, TypeError):
+        latest = max((p.stat().st_mtime for p in paths), default=0.0)
+        return datetime.fromtimestamp(latest, timezone.utc).isoformat(timespec="seconds")
 
 
 def discover(root: Path, assignments: set[str]) -> tuple[list[Submission], list[str]]:
@@ -88,14 +101,15 @@ def _assignment_submissions(folder: Path) -> list[Submission]:
     subs = []
     for student, notebooks in by_student.items():
         base = folder / student
+        submitted_at = _submitted_at(base, notebooks)
         if len(notebooks) == 1:
             subs.append(Submission(folder.name, student, notebooks[0], _sha256(notebooks),
-                                   _mtime(notebooks), notebooks=notebooks))
+                                   submitted_at, notebooks=notebooks))
             continue
         problem = (("run.no_notebook", {}) if not notebooks else
                    ("run.two_notebooks", {"names": ", ".join(str(p.relative_to(folder)) for p in notebooks)}))
         subs.append(Submission(folder.name, student, base, _sha256(notebooks) if notebooks else "none",
-                               _mtime(notebooks), problem=problem, notebooks=notebooks))
+                               submitted_at, problem=problem, notebooks=notebooks))
     return subs
 
 

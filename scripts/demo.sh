@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, then grade the bundled demo course end to end: prepare data, run submissions, show status.
+# Set up, then grade the bundled demo course end to end: prepare data, run submissions, show status,
+# course grades, the Moodle import file and one student's report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -7,3 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 grader data prepare digits --course demo
 grader run demo/submissions --course demo
 grader status --course demo
+grader moodle roster demo/participants.csv --course demo
+grader grades show --course demo
+grader grades export --format moodle --course demo
+grader report "Ana García" --course demo

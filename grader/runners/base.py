@@ -35,19 +35,13 @@ def exception_fields(exc: BaseException) -> dict[str, str]:
             "detail": "".join(traceback.format_exception(exc))[-4000:]}
 
 
-@dataclass
-class Job:
-    key: str  # the caller's handle for this job (e.g. the submission id)
-    notebook: Path
-    run_dir: Path  # artifacts: executed.ipynb, run.log, output/
-    data_dir: Path
-    test_dir: Path
-    parameters: dict[str, Any] = field(default_factory=dict)  # seed, smoke, device...
-    time_limit_s: float = 1800.0
-    cell_timeout_s: float = 1800.0
-    memory_mb: int = 4096
-    cpus: float = 1.0
-    gpu: bool = False
+class RunArtifacts:
+    """Where a run keeps its files, under `run_dir`: one layout for jobs, results and reports."""
+
+    run_dir: Path
+
+    def __init__(self, run_dir: Path):  # the dataclasses below replace it with their own
+        self.run_dir = run_dir
 
     @property
     def output_dir(self) -> Path:
@@ -63,7 +57,22 @@ class Job:
 
 
 @dataclass
-class RunResult:
+class Job(RunArtifacts):
+    key: str  # the caller's handle for this job (e.g. the submission id)
+    notebook: Path
+    run_dir: Path  # artifacts: executed.ipynb, run.log, output/
+    data_dir: Path
+    test_dir: Path
+    parameters: dict[str, Any] = field(default_factory=dict)  # seed, smoke, device...
+    time_limit_s: float = 1800.0
+    cell_timeout_s: float = 1800.0
+    memory_mb: int = 4096
+    cpus: float = 1.0
+    gpu: bool = False
+
+
+@dataclass
+class RunResult(RunArtifacts):
     key: str
     status: str
     run_dir: Path
@@ -80,10 +89,6 @@ class RunResult:
     def without_results(cls, job: Job, exc: BaseException, status: str = ERROR) -> "RunResult":
         """The result of a job that could not run: a row, never an exception that stops a batch."""
         return cls(job.key, status, job.run_dir, now_utc(), now_utc(), 0.0, **exception_fields(exc))
-
-    @property
-    def output_dir(self) -> Path:
-        return self.run_dir / "output"
 
     def message(self, t: Translator) -> str:
         """What went wrong, in the course's language, for the student's feedback."""

@@ -1,0 +1,124 @@
+"""`grader report <student>`: one student's feedback as a small HTML folder.
+
+The page says, in the course's language, what each submission scored, which counted and why,
+and links each executed notebook rendered to HTML. Notebook outputs are the student's own code's
+output, so they are sanitised (no scripts) before an instructor opens them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+import nbformat
+from nbconvert import HTMLExporter
+
+from grader.course import Course
+from grader.grades import Attempt, StudentGrades, compute, explain, feedback, final_line, number
+from grader.gradebook import Gradebook
+from grader.i18n import Translator, translator
+from grader.pipeline import slug
+from grader.runners.base import RunArtifacts
+from grader.submissions import normalise_name
+
+TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!doctype html>
+<html lang="{{ lang }}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ t("report.title", student=student) }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+th, td { border-bottom: 1px solid #ddd; padding: .4rem .6rem; text-align: left; vertical-align: top; }
+.final { font-size: 2rem; font-weight: bold; }
+.dropped { color: #888; }
+</style></head><body>
+<h1>{{ t("report.title", student=student) }}</h1>
+<p>{{ course }}</p>
+<p>{{ t("report.final") }}: <span class="final" id="final">{{ final }}</span></p>
+<h2>{{ t("report.why") }}</h2>
+<ul id="why">{% for line in why %}<li>{{ line }}</li>{% endfor %}</ul>
+<h2>{{ t("report.submissions") }}</h2>
+{% for a in assignments %}
+<h3>{{ a.title }}</h3>
+<p class="{{ 'counted' if a.counted else 'dropped' }}">{{ a.explanation }}</p>
+{% if a.attempts %}<table><thead><tr><th>{{ t("report.submitted") }}</th><th>{{ t("report.status") }}</th>
+<th>{{ t("report.score") }}</th><th>{{ t("report.grade") }}</th><th>{{ t("report.late") }}</th><th></th></tr></thead>
+<tbody>{% for x in a.attempts %}<tr><td>{{ x.submitted }}</td><td>{{ x.status }}{% if x.message %}: {{ x.message }}{% endif %}</td>
+<td>{{ x.score }}</td><td>{{ x.grade }}</td><td>{{ x.late }}</td>
+<td>{% if x.notebook %}<a href="{{ x.notebook }}">{{ t("report.notebook") }}</a>{% endif %}</td></tr>{% endfor %}
+</tbody></table>{% else %}<p>{{ t("report.none") }}</p>{% endif %}
+{% if a.deadline %}<p>{{ t("report.deadline") }}: {{ a.deadline }}</p>{% endif %}
+{% endfor %}
+</body></html>
+""")
+
+
+class UnknownStudent(LookupError):
+    pass
+
+
+@dataclass
+class StudentReport:
+    grades: StudentGrades
+    explanations: dict[str, str]  # assignment -> what it is worth and why, in the course's language
+    final: str
+    feedback: str  # all of it as one paragraph, as Moodle's feedback column carries it
+    index: Path  # the report's HTML page
+
+
+def find_student(course: Course, student: str) -> StudentGrades:
+    with Gradebook(course.gradebook_path) as book:
+        grades = compute(course, book)
+    wanted = normalise_name(student)
+    for s in grades.students:
+        if wanted in (normalise_name(v) for v in (s.student, s.id_number, s.email) if v):
+            return s
+    raise UnknownStudent(f"no student '{student}' in {course.gradebook_path} (a name, ID number or email)")
+
+
+def report(course: Course, student: str, out: Path | None = None) -> StudentReport:
+    s = find_student(course, student)
+    t = translator(course.language)
+    out = Path(out) if out else course.workdir / "reports" / slug(s.student)
+    out.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(sanitize_html=True)
+    group_of = {a: g for g in s.groups for a in g.assignments}
+    explanations = {name: explain(c, group_of.get(name), course.policy, t) for name, c in s.components.items()}
+    assignments = []
+    for name, component in s.components.items():
+        attempts = [_attempt_row(name, x, exporter, out, t) for x in component.attempts]
+        assignments.append({
+            "title": _title(course, name), "counted": component.counted or name not in group_of,
+            "explanation": explanations[name], "attempts": attempts,
+            "deadline": _when(component.deadline) if component.deadline else ""})
+    final = final_line(s, course.policy, t)
+    why = [t("report.group", name=g.name, best=g.best, n=len(g.assignments), grade=number(g.grade))
+           for g in s.groups if g.grade is not None and len(g.assignments) > 1] + [final]
+    index = out / "index.html"
+    index.write_text(TEMPLATE.render(lang=course.language, t=t, student=s.student, course=course.name,
+                                     final=number(s.final) or "-", why=why, assignments=assignments),
+                     encoding="utf-8")
+    return StudentReport(s, explanations, final, feedback(s, course.policy, t), index)
+
+
+def _title(course: Course, name: str) -> str:
+    return course.assignment(name).title if name in course.assignments else name
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path, t: Translator) -> dict:
+    notebook = ""
+    executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts else None
+    if executed and executed.is_file():
+        notebook = f"{assignment}-{x.submission_id}.html"
+        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+        (out / notebook).write_text(body, encoding="utf-8")
+    status = t(f"status.{x.status}") if x.status else t("grades.pending")
+    return {"submitted": _when(x.submitted_at), "status": status, "message": x.message,
+            "score": number(x.primary_score) or "-", "grade": number(x.worth) if x.status else "-",
+            "late": x.lateness.days, "notebook": notebook}
