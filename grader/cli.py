@@ -23,6 +23,9 @@ from grader.data import DataError, layout, prepare
 from grader.export import EXPORTERS, IDENTIFIERS, export, group_columns
 from grader.gradebook import Gradebook
 from grader.grades import CourseGrades, compute, number
+from grader.leaderboard import board as rank_board
+from grader.leaderboard import publish
+from grader.leaderboard.ranking import NicknameError, set_nickname
 from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
 from grader.report import UnknownStudent, report
 
@@ -32,6 +35,9 @@ data_app = typer.Typer(help="Prepare assignment data with hidden test labels.", 
 app.add_typer(data_app, name="data")
 moodle_app = typer.Typer(help="Bring submissions and participants in from Moodle.", no_args_is_help=True)
 app.add_typer(moodle_app, name="moodle")
+board_app = typer.Typer(help="Leaderboards under pseudonyms: publish a static site, show a ranking.",
+                        no_args_is_help=True)
+app.add_typer(board_app, name="leaderboard")
 grades_app = typer.Typer(help="Course grades under the course policy; exports for Moodle.", no_args_is_help=True)
 app.add_typer(grades_app, name="grades")
 console = Console()
@@ -361,3 +367,59 @@ def report_command(
            for a, why in result.explanations.items()], ["assignment", "grade", "why"], fmt,
           title=result.grades.student)
     console.print(f"[bold]{result.final}[/]\nreport: {result.index}", highlight=False)
+
+
+@board_app.command("publish")
+def board_publish(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Site folder (default: the course's leaderboards/)."),
+    reveal: bool = typer.Option(False, help="Rank on the private split now, before the deadline."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Write the static leaderboard site: index, a page per assignment (with CSV, JSON, plots), standing."""
+    course = _course(course_dir)
+    with err.status("publishing leaderboards"):
+        published = publish(course, out, reveal)
+    rows = [{"assignment": b.assignment, "split": b.split, "entries": len(b.entries),
+             "leader": b.entries[0].pseudonym if b.entries else None} for b in published]
+    _emit(rows, ["assignment", "split", "entries", "leader"], fmt,
+          title=f"published to {out or course.root / 'leaderboards'}")
+
+
+@board_app.command("show")
+def board_show(
+    assignment: str = typer.Argument(..., help="Assignment name."),
+    reveal: bool = typer.Option(False, help="Rank on the private split now, before the deadline."),
+    names: bool = typer.Option(False, help="Add real names: the instructor's local view, never published."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """One assignment's ranking in the terminal (the same as the published page)."""
+    course = _course(course_dir)
+    try:
+        with Gradebook(course.gradebook_path) as book:
+            b = rank_board(course, book, assignment, reveal)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    rows = [e.public() | ({"student": e.student} if names else {}) for e in b.entries]
+    columns = ["rank", "pseudonym", *(["student"] if names else []), "score", "submissions", "last_submission",
+               "runtime_s"]
+    _emit(rows, columns, fmt, title=f"{b.title}: {b.metric} on the {b.split} split")
+
+
+@board_app.command("nickname")
+def board_nickname(
+    student: str = typer.Argument(..., help="Student name as in the gradebook."),
+    nickname: str = typer.Argument(..., help="What the leaderboards show instead of the pseudonym."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Record the nickname a student chose for the leaderboards."""
+    course = _course(course_dir)
+    try:
+        with Gradebook(course.gradebook_path) as book:
+            set_nickname(book, unicodedata.normalize("NFC", student), nickname)
+    except NicknameError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{student}: nickname recorded", highlight=False)

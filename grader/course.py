@@ -141,6 +141,8 @@ class Assignment:
     resources: Resources
     config_sha256: str
     late: LatePolicy | None = None  # None: the course's late rule
+    baseline: float | None = None  # primary-metric values marked on the leaderboard's plot
+    reference: float | None = None
 
     @property
     def readme(self) -> Path:
@@ -277,6 +279,10 @@ def load_assignment(path: Path) -> Assignment:
     deadline_value = t.get("deadline", (str, date), None, expected="a date-time like 2026-12-15T23:59")
     deadline = _deadline(path, "deadline", deadline_value)
     late = _late(t.table("late")) if "late" in t.data else None
+    board = t.table("leaderboard")
+    baseline = board.get("baseline", (int, float), None)
+    reference = board.get("reference", (int, float), None)
+    board.reject_unknown()
 
     lim = t.table("limits")
     time_limit_s = float(lim.positive("time_limit_s", (int, float), 1800))
@@ -293,7 +299,8 @@ def load_assignment(path: Path) -> Assignment:
     t.reject_unknown()
     return Assignment(name, path.parent, title, task, dataset, seed, float(validation_fraction),
                       float(public_fraction), metrics, primary, scale, deadline, time_limit_s,
-                      cell_timeout_s, resources, hashlib.sha256(raw).hexdigest(), late)
+                      cell_timeout_s, resources, hashlib.sha256(raw).hexdigest(), late,
+                      None if baseline is None else float(baseline), None if reference is None else float(reference))
 
 
 def _grade_scale(path: Path, points: list) -> GradeScale:

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS students (
     id_number TEXT,
     email TEXT
 );
+-- What a student chose to be called on the leaderboards (instead of a pseudonym).
+CREATE TABLE IF NOT EXISTS nicknames (
+    name TEXT PRIMARY KEY,
+    nickname TEXT NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS scores (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     split TEXT NOT NULL,
@@ -100,6 +105,13 @@ class Gradebook:
 
     def roster(self) -> dict[str, dict[str, str | None]]:
         return {r["name"]: dict(r) for r in self.db.execute("SELECT * FROM students ORDER BY name")}
+
+    def set_nickname(self, name: str, nickname: str) -> None:
+        self.db.execute("INSERT INTO nicknames (name, nickname) VALUES (?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET nickname=excluded.nickname", (name, nickname))
+
+    def nicknames(self) -> dict[str, str]:
+        return {r["name"]: r["nickname"] for r in self.db.execute("SELECT name, nickname FROM nicknames")}
 
     def is_graded(self, submission_id: int, version: str) -> bool:
         marks = ",".join("?" * len(RETRIED_STATUSES))

@@ -12,3 +12,4 @@ grader moodle roster demo/participants.csv --course demo
 grader grades show --course demo
 grader grades export --format moodle --course demo
 grader report "Ana García" --course demo
+grader leaderboard publish --course demo --out demo/.grader/leaderboards

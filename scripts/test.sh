@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/browser.sh  # headless Chromium opens the published leaderboards
 exec .venv/bin/python -m pytest -q "$@"

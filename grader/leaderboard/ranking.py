@@ -1,0 +1,145 @@
+"""Rank each assignment's submissions, Kaggle-style, under pseudonyms.
+
+Each student's entry is their submission with the best public score (the earlier of equal
+scores). Before the deadline it ranks by that public score; after it (or on `reveal`) by the
+same submission's private score, so the hidden half decides without being chosen on. Ties go
+to the earlier submission.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from grader.course import Course
+from grader.gradebook import Gradebook
+from grader.policy import local_deadline, parse_when
+from grader.runners.base import OK
+
+LOWER_IS_BETTER = {"log_loss"}
+ANIMALS = {
+    "en": ["Lynx", "Otter", "Falcon", "Heron", "Badger", "Ibex", "Marten", "Gecko", "Puffin", "Bison", "Koala",
+           "Tapir", "Okapi", "Quokka", "Stoat", "Wren"],
+    "es": ["Lince", "Nutria", "Halcón", "Garza", "Tejón", "Íbice", "Marta", "Geco", "Frailecillo", "Bisonte",
+           "Koala", "Tapir", "Okapi", "Quokka", "Armiño", "Chochín"],
+}
+
+
+@dataclass
+class Entry:
+    rank: int
+    pseudonym: str
+    score: float
+    submissions: int
+    last_submission: str
+    runtime_s: float | None
+    submitted_at: str  # of the ranked submission: the tie-break
+    student: str = field(repr=False)  # for the instructor's local view only; never published
+
+    def public(self) -> dict:
+        return {"rank": self.rank, "pseudonym": self.pseudonym, "score": self.score,
+                "submissions": self.submissions, "last_submission": self.last_submission,
+                "runtime_s": self.runtime_s}
+
+
+@dataclass
+class Board:
+    assignment: str
+    title: str
+    metric: str
+    split: str  # public | private
+    deadline: str | None
+    entries: list[Entry]
+    timeline: list[tuple[datetime, float]]  # every scored submission on the split, oldest first
+    baseline: float | None = None
+    reference: float | None = None
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+
+def salt(course: Course) -> str:
+    """A secret kept beside the gradebook: pseudonyms are stable, and nobody can recompute them from names."""
+    path = course.workdir / "pseudonym.salt"
+    if not path.exists():
+        course.workdir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(16))
+    return path.read_text().strip()
+
+
+def pseudonym(student: str, secret: str, language: str) -> str:
+    digest = hashlib.sha256(f"{secret}:{student}".encode()).hexdigest()
+    animals = ANIMALS.get(language, ANIMALS["en"])
+    return f"{animals[int(digest[:2], 16) % len(animals)]}-{digest[2:6]}"
+
+
+class NicknameError(ValueError):
+    pass
+
+
+def set_nickname(book: Gradebook, student: str, nickname: str) -> None:
+    """A nickname is shown as plain text wherever it appears; it only has to be short, printable and unique."""
+    nickname = " ".join(nickname.split())
+    if not 1 <= len(nickname) <= 40 or not nickname.isprintable():
+        raise NicknameError(f"nickname {nickname!r}: expected 1 to 40 printable characters")
+    if student not in {r["student"] for r in book.latest()} | set(book.roster()):
+        raise NicknameError(f"no student '{student}' in {book.path}")
+    taken = {nick: name for name, nick in book.nicknames().items()}
+    if taken.get(nickname, student) != student:
+        raise NicknameError(f"nickname {nickname!r} is already taken")
+    book.set_nickname(student, nickname)
+
+
+def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False,
+          now: datetime | None = None) -> Board:
+    a = course.assignment(assignment)
+    deadline = local_deadline(a.deadline, course.timezone)
+    now = now or datetime.now(timezone.utc)
+    split = "private" if reveal or (deadline is not None and now > deadline) else "public"
+    lower = a.primary_metric in LOWER_IS_BETTER
+    secret = salt(course)
+    nicknames = book.nicknames()
+
+    latest: dict[int, dict] = {}
+    for run in book.runs(assignment=assignment):
+        latest[run["submission_id"]] = run  # runs come oldest first: the last one stands
+    by_student: dict[str, list[dict]] = {}
+    for run in latest.values():
+        by_student.setdefault(run["student"], []).append(run)
+
+    def value(run: dict, which: str) -> float | None:
+        return run["scores"].get(which, {}).get(a.primary_metric) if run["status"] == OK else None
+
+    def better(x: float) -> float:
+        return x if lower else -x
+
+    entries, timeline = [], []
+    for student, runs in by_student.items():
+        scored = [r for r in runs if value(r, "public") is not None]
+        timeline += [(parse_when(r["submitted_at"]), value(r, split)) for r in scored if value(r, split) is not None]
+        if not scored:
+            continue
+        chosen = min(scored, key=lambda r: (better(value(r, "public")), r["submitted_at"]))
+        score = value(chosen, split)
+        if score is None:
+            continue
+        entries.append(Entry(0, nicknames.get(student) or pseudonym(student, secret, course.language), score,
+                             len(runs), max(r["submitted_at"] for r in runs), chosen["duration_s"],
+                             chosen["submitted_at"], student))
+    entries.sort(key=lambda e: (better(e.score), e.submitted_at))
+    for i, e in enumerate(entries, start=1):
+        e.rank = i
+    timeline.sort()
+    return Board(assignment, a.title, a.primary_metric, split, deadline.isoformat() if deadline else None,
+                 entries, timeline, a.baseline, a.reference)
+
+
+def boards(course: Course, reveal: bool = False, now: datetime | None = None) -> list[Board]:
+    with Gradebook(course.gradebook_path) as book:
+        return [board(course, book, name, reveal, now) for name in course.assignments]

@@ -1,0 +1,163 @@
+"""`grader leaderboard publish`: the rankings as a static site (no server, no CDN).
+
+index.html, one folder per assignment (index.html, leaderboard.csv/.json, two plots) and
+standing.html. Only pseudonyms (or chosen nicknames) appear; everything a student controls is
+escaped by the templates. Files are replaced one by one atomically, and files of an earlier
+publication that are no longer part of the site are removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a grading server
+import matplotlib.pyplot as plt  # noqa: E402
+
+from grader.course import Course  # noqa: E402
+from grader.i18n import translator  # noqa: E402
+from grader.leaderboard.ranking import Board, boards  # noqa: E402
+
+MANIFEST = ".published.json"
+STYLE = """body { font-family: system-ui, sans-serif; max-width: 64rem; margin: 1.5rem auto; padding: 0 1rem; color: #222; }
+header { margin-bottom: 1rem; } footer { margin-top: 2rem; color: #777; font-size: .9rem; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
+th, td { border-bottom: 1px solid #ddd; padding: .35rem .6rem; text-align: left; }
+tbody tr:first-child td { font-weight: bold; }
+td.who { overflow-wrap: anywhere; }
+img { max-width: 100%; }
+"""
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                         autoescape=True, undefined=jinja2.StrictUndefined)
+
+
+def fmt(score: float) -> str:
+    return f"{score:.4f}"
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A nickname like '=HYPERLINK(...)' stays text when the CSV is opened in a spreadsheet."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
+
+
+def board_csv(b: Board) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["rank", "pseudonym", "score", "submissions", "last_submission", "runtime_s"],
+                            lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: spreadsheet_safe(v) for k, v in e.public().items()} for e in b.entries)
+    return out.getvalue()
+
+
+def board_json(b: Board) -> str:
+    return json.dumps({"assignment": b.assignment, "title": b.title, "metric": b.metric, "split": b.split,
+                       "lower_is_better": b.lower_is_better, "deadline": b.deadline,
+                       "entries": [e.public() for e in b.entries]}, ensure_ascii=False, indent=2)
+
+
+def _png(fig) -> bytes:
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def plot_scores(b: Board, t) -> bytes:
+    """Where the class stands: the ranked scores, with the baseline and the reference marked."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.hist([e.score for e in b.entries], bins=min(30, max(5, len(b.entries) // 3)), color="#4c78a8")
+    for value, label, colour in ((b.baseline, t("board.baseline"), "#e45756"),
+                                 (b.reference, t("board.reference"), "#54a24b")):
+        if value is not None:
+            ax.axvline(value, color=colour, linestyle="--", label=f"{label} {fmt(value)}")
+    if b.baseline is not None or b.reference is not None:
+        ax.legend()
+    ax.set_xlabel(f"{b.metric} ({t('board.split_' + b.split)})")
+    ax.set_ylabel(t("board.students"))
+    return _png(fig)
+
+
+def plot_progress(b: Board, t) -> bytes:
+    """The best score so far, over time."""
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    best, xs, ys = None, [], []
+    for when, score in b.timeline:
+        best = score if best is None else (min(best, score) if b.lower_is_better else max(best, score))
+        xs.append(when)
+        ys.append(best)
+    if xs:
+        ax.step(xs, ys, where="post", color="#4c78a8")
+        ax.plot(xs, [s for _, s in b.timeline], ".", color="#bbbbbb", markersize=4)
+    ax.set_ylabel(f"{b.metric}")
+    fig.autofmt_xdate()
+    return _png(fig)
+
+
+def standing(all_boards: list[Board]) -> list[dict]:
+    """Each student's rank on every board, ordered by how many boards they are on, then mean percentile."""
+    rows: dict[str, dict] = {}
+    for b in all_boards:
+        n = len(b.entries)
+        for e in b.entries:
+            row = rows.setdefault(e.student, {"pseudonym": e.pseudonym, "ranks": {}, "percentiles": []})
+            row["ranks"][b.assignment] = e.rank
+            row["percentiles"].append(1 - (e.rank - 1) / n)
+    for row in rows.values():
+        row["percentile"] = sum(row["percentiles"]) / len(row["percentiles"])
+    return sorted(rows.values(), key=lambda r: (-len(r["ranks"]), -r["percentile"], r["pseudonym"]))
+
+
+def render(course: Course, all_boards: list[Board], published: str) -> dict[str, bytes]:
+    """Every file of the site, by its path under the output folder."""
+    t = translator(course.language)
+    common = {"lang": course.language, "course": course.name, "t": t, "fmt": fmt, "published": published}
+    files = {
+        "style.css": STYLE.encode(),
+        "index.html": ENV.get_template("index.html.j2").render(root="", boards=all_boards, **common).encode(),
+        "standing.html": ENV.get_template("standing.html.j2").render(
+            root="", boards=all_boards, standing=standing(all_boards), **common).encode(),
+    }
+    for b in all_boards:
+        prefix = f"{b.assignment}/"
+        files[prefix + "index.html"] = ENV.get_template("assignment.html.j2").render(root="../", b=b, **common).encode()
+        files[prefix + "leaderboard.csv"] = board_csv(b).encode()
+        files[prefix + "leaderboard.json"] = board_json(b).encode()
+        if b.entries:
+            files[prefix + "scores.png"] = plot_scores(b, t)
+            files[prefix + "progress.png"] = plot_progress(b, t)
+    return files
+
+
+def write_site(files: dict[str, bytes], out: Path) -> None:
+    """Replace each file atomically; drop files an earlier publication wrote that are gone now."""
+    out.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    manifest = out / MANIFEST
+    try:
+        previous = set(json.loads(manifest.read_text()))
+    except (OSError, ValueError):
+        previous = set()
+    for rel in previous - set(files):
+        (out / rel).unlink(missing_ok=True)
+    manifest.write_text(json.dumps(sorted(files)))
+
+
+def publish(course: Course, out: Path | None = None, reveal: bool = False,
+            now: datetime | None = None) -> list[Board]:
+    out = Path(out) if out else course.root / "leaderboards"
+    all_boards = boards(course, reveal, now)
+    published = (now or datetime.now(timezone.utc)).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    write_site(render(course, all_boards, published), out)
+    return all_boards
