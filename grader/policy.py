@@ -67,9 +67,6 @@ class Rounding:
         how = {"up": ROUND_CEILING, "nearest": ROUND_HALF_UP, "down": ROUND_FLOOR}[self.mode]
         return float((exact / step).quantize(Decimal(1), rounding=how) * step)
 
-    def describe(self) -> str:
-        return self.mode if self.mode == "none" else f"{self.mode} to {self.step:g}"
-
 
 @dataclass(frozen=True)
 class Group:
