@@ -32,7 +32,7 @@ class Submission:
     student: str  # NFC-normalised: the same name whatever file system it came from
     path: Path  # the notebook, or the student's folder when there is no single notebook
     sha256: str
-    submitted_at: str  # from the file's modification time, never from when the grader ran
+    submitted_at: str  # Moodle's record (SIDECAR) or the file's modification time; never the grader's clock
     # Set when the hand-in is not exactly one notebook: (message key, parameters) for i18n.
     problem: tuple[str, dict] | None = None
     notebooks: list[Path] = field(default_factory=list)
