@@ -118,8 +118,9 @@ def compute(course: Course, book: Gradebook) -> CourseGrades:
     assignments = list(dict.fromkeys([*known, *listed]))
     warnings = [f"policy group '{g.name}' lists '{a}', which has no assignments/{a}/assignment.toml: "
                 "counted as not handed in" for g in groups for a in g.assignments if a not in course.assignments]
-    deadlines = {a: course.assignment(a).deadline for a in known}
-    late_rules = {a: course.assignment(a).late or policy.late for a in known}
+    configs = {a: course.assignment(a) for a in known}
+    deadlines = {a: c.deadline for a, c in configs.items()}
+    late_rules = {a: c.late or policy.late for a, c in configs.items()}
 
     attempts: dict[tuple[str, str], list[dict]] = {}
     for row in book.latest():

@@ -309,7 +309,6 @@ def ingest(course: Course, assignment: str, source: Path, participants: Path | N
         inner = entry.parts[1:] if len(entry.parts) > 1 else [m["rest"] or "submission"]
         by_participant.setdefault(m["participant"], (m["name"], []))[1].append((entry, inner))
 
-    names = _student_names(people)
     by_id = {p.participant: i for i, p in enumerate(people) if p.participant}
     by_name: dict[str, list[int]] = {}
     for i, p in enumerate(people):
@@ -318,8 +317,7 @@ def ingest(course: Course, assignment: str, source: Path, participants: Path | N
 
     try:
         with Gradebook(course.gradebook_path) as book:
-            for i, p in enumerate(people):
-                book.set_student(names[i], p.participant, p.id_number, p.email)
+            names = _record_roster(book, people)
             report.roster = len(people)
             for participant, (moodle_name, files) in sorted(by_participant.items()):
                 match = by_id.get(participant)
@@ -379,11 +377,17 @@ def _write_student(folder: Path, files: list[tuple[_Entry, list[str]]], archive:
     incoming.rename(folder)
 
 
+def _record_roster(book: Gradebook, people: list[Participant]) -> dict[int, str]:
+    """Every participant into the roster; returns each one's student name."""
+    names = _student_names(people)
+    for i, p in enumerate(people):
+        book.set_student(names[i], p.participant, p.id_number, p.email)
+    return names
+
+
 def import_roster(course: Course, participants: Path) -> int:
     """Record the participants list alone (identity for the Moodle export)."""
     people = read_participants(participants)
-    names = _student_names(people)
     with Gradebook(course.gradebook_path) as book:
-        for i, p in enumerate(people):
-            book.set_student(names[i], p.participant, p.id_number, p.email)
+        _record_roster(book, people)
     return len(people)
