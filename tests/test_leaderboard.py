@@ -174,3 +174,12 @@ def test_republishing_removes_what_is_gone_and_keeps_other_files(course, tmp_pat
     publish(load_course(course.root), out, now=BEFORE)
     assert not (out / "text-generation" / "index.html").exists()
     assert (out / "README.md").read_text() == "kept" and (out / "mnist" / "index.html").exists()
+
+
+def test_a_formula_nickname_stays_text_in_the_csv(course, tmp_path):
+    fill(course)
+    with Gradebook(course.gradebook_path) as book:
+        book.set_nickname("Bruno Díaz", '=HYPERLINK("http://evil","x")')
+    publish(course, tmp_path / "site", now=BEFORE)
+    first = (tmp_path / "site" / "mnist" / "leaderboard.csv").read_text().splitlines()[1]
+    assert first.startswith("1,\"'=HYPERLINK(")
