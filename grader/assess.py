@@ -1,6 +1,7 @@
 """Turn a finished run into an assessment: predictions scored, the grade applied, one message.
 
-Shared by `grader run` (hidden test labels) and `grader check` (public validation labels).
+Shared by `grader run` (hidden test labels), `grader check` (public validation labels) and
+`grader reference run`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from grader.course import Assignment
 from grader.data import read_labels
 from grader.i18n import Translator
 from grader.runners.base import INVALID_PREDICTIONS, OK, RunResult
-from grader.scoring import InvalidPredictions, read_predictions, score
+from grader.scoring import (NEEDS_PROBABILITIES, InvalidPredictions, read_bytes_no_symlink, read_predictions,
+                            score)
 
 PREDICTIONS_FILE = "predictions.csv"
+# A text-generation notebook also writes what its model generates; the gradebook keeps the start.
+SAMPLE_FILE = "sample.txt"
+SAMPLE_KEPT_CHARS = 2000
 
 
 @dataclass
@@ -24,17 +29,30 @@ class Assessment:
     scores: dict[str, dict[str, float | None]] = field(default_factory=dict)
     primary_score: float | None = None
     grade: float | None = None
+    sample: str | None = None
 
 
 def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes: list[str],
-           t: Translator) -> Assessment:
+           t: Translator, anchor: float | None = None) -> Assessment:
+    """`anchor`: the baseline or reference score a relative grade scale subtracts."""
     if result.status != OK:
         return Assessment(result.status, result.message(t))
     truth = read_labels(labels_path)
     try:
-        predictions = read_predictions(result.output_dir / PREDICTIONS_FILE, list(truth), classes, t)
+        predictions = read_predictions(result.output_dir / PREDICTIONS_FILE, list(truth), classes, t,
+                                       need_probabilities=assignment.primary_metric in NEEDS_PROBABILITIES)
+        sample = _sample(result.output_dir / SAMPLE_FILE, t) if assignment.task == "next_character" else None
     except InvalidPredictions as exc:
-        return Assessment(INVALID_PREDICTIONS, f"{PREDICTIONS_FILE}: " + "; ".join(exc.faults))
+        return Assessment(INVALID_PREDICTIONS, f"{exc.path.name}: " + "; ".join(exc.faults))
     scores = score(predictions, truth, assignment.metrics)
     primary = scores["all"][assignment.primary_metric]
-    return Assessment(OK, "", scores, primary, assignment.scale.grade(primary))
+    if assignment.relative_to == "none":
+        grade = assignment.scale.grade(primary)
+    else:  # no anchor measured yet: no grade rather than a wrong one
+        grade = None if primary is None or anchor is None else assignment.scale.grade(primary - anchor)
+    return Assessment(OK, "", scores, primary, grade, sample)
+
+
+def _sample(path: Path, t: Translator) -> str:
+    data = read_bytes_no_symlink(path, 1 << 20, t)
+    return data.decode("utf-8", errors="replace")[:SAMPLE_KEPT_CHARS]

@@ -13,8 +13,8 @@ from grader.assess import Assessment, assess
 from grader.course import Course
 from grader.data import layout
 from grader.i18n import translator
-from grader.pipeline import new_run_dir
-from grader.runners import Job, LocalRunner
+from grader.pipeline import make_job, new_run_dir
+from grader.runners import LocalRunner
 from grader.runners.base import INVALID_NOTEBOOK, INVALID_PREDICTIONS, OK
 from grader.submissions import InvalidNotebook, has_parameters_cell, load_notebook
 
@@ -61,11 +61,8 @@ def check(course: Course, notebook: Path, assignment_name: str, timeout: float |
 
     run_dir = new_run_dir(course, assignment.name, "check")
     limit = timeout or min(assignment.time_limit_s, SMOKE_TIME_LIMIT_S)
-    job = Job(key="check", notebook=notebook.resolve(), run_dir=run_dir, data_dir=data.data_dir,
-              test_dir=data.check_test_dir,
-              parameters={"seed": assignment.seed, "smoke": True, "time_budget_s": limit},
-              time_limit_s=limit, cell_timeout_s=limit, memory_mb=assignment.resources.memory_mb,
-              cpus=assignment.resources.cpus, gpu=assignment.resources.gpu)
+    job = make_job(assignment, data, "check", notebook.resolve(), run_dir, smoke=True, time_limit=limit,
+                   test_dir=data.check_test_dir)
     result = LocalRunner().run(job)
     outcome = assess(result, assignment, data.check_labels, data.classes, t)
     report.run_dir, report.assessment = run_dir, outcome

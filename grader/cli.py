@@ -13,6 +13,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,6 +28,7 @@ from grader.leaderboard import board as rank_board
 from grader.leaderboard import publish
 from grader.leaderboard.ranking import NicknameError, set_nickname
 from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
+from grader.reference import run_references
 from grader.report import UnknownStudent, report
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
@@ -38,6 +40,9 @@ app.add_typer(moodle_app, name="moodle")
 board_app = typer.Typer(help="Leaderboards under pseudonyms: publish a static site, show a ranking.",
                         no_args_is_help=True)
 app.add_typer(board_app, name="leaderboard")
+reference_app = typer.Typer(help="Reference solutions and baselines, run and scored by the grader.",
+                            no_args_is_help=True)
+app.add_typer(reference_app, name="reference")
 grades_app = typer.Typer(help="Course grades under the course policy; exports for Moodle.", no_args_is_help=True)
 app.add_typer(grades_app, name="grades")
 console = Console()
@@ -59,7 +64,7 @@ def _course(path: Optional[Path]):
     try:
         return load_course(path or Path("."))
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
 
 
@@ -100,6 +105,8 @@ def _cell(value: Any) -> str:
 def data_prepare(
     assignment: str = typer.Argument(..., help="Assignment name (a folder under assignments/)."),
     from_path: Optional[Path] = typer.Option(None, "--from", help="Import a local copy instead of downloading."),
+    verify: bool = typer.Option(True, help="--no-verify: accept a copy that is not byte-identical to the "
+                                "official files (e.g. re-compressed); the manifest says so."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
     """Build the public data, the hidden test inputs and the private labels, deterministically."""
@@ -107,14 +114,20 @@ def data_prepare(
     try:
         a = course.assignment(assignment)
         with console.status(f"preparing {assignment} from {from_path or 'the official download'}"):
-            manifest = prepare(course, a, from_path)
+            manifest = prepare(course, a, from_path, verify=verify)
     except (ConfigError, DataError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     counts = manifest["counts"]
     where = layout(course, a)
-    console.print(f"[green]prepared[/] {assignment}: train {counts['train']}, validation {counts['valid']}, "
-                  f"hidden test {counts['test']} ({counts['test_public']} public / {counts['test_private']} private)")
+    if a.task == "next_character":
+        console.print(f"[green]prepared[/] {assignment}: {counts['train_chars']} training and "
+                      f"{counts['valid_chars']} validation characters, {counts['test']} hidden prompts of "
+                      f"{counts['context']} characters")
+    else:
+        console.print(f"[green]prepared[/] {assignment}: train {counts['train']}, validation {counts['valid']}, "
+                      f"hidden test {counts['test']} ({counts['test_public']} public / "
+                      f"{counts['test_private']} private)")
     console.print(f"  data_dir  {where.data_dir}\n  test_dir  {where.test_dir}\n  labels    {where.labels} (hidden)")
 
 
@@ -141,10 +154,10 @@ def run_command(
                 on_result=lambda row: progress.update(task, advance=1,
                                                       description=f"{row.assignment}/{row.student}: {row.status}"))
         except (ConfigError, FileNotFoundError, ValueError) as exc:
-            err.print(f"[red]error:[/] {exc}")
+            err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     rows = [vars(r) for r in report.rows]
     _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message"], fmt,
           title=f"{len(rows)} graded, {report.skipped} already graded")
@@ -179,7 +192,7 @@ def show_command(
     with Gradebook(course.gradebook_path) as book:
         runs = book.runs(student=unicodedata.normalize("NFC", student))
     if not runs:
-        err.print(f"[red]error:[/] no submissions from '{student}' in {course.gradebook_path}")
+        err.print(f"[red]error:[/] no submissions from '{escape(student)}' in {course.gradebook_path}")
         raise typer.Exit(1)
     if fmt is not Format.table:
         flat = [{k: v for k, v in r.items() if k != "scores"} | {
@@ -194,7 +207,9 @@ def show_command(
                       f"ran        {r['started_at']} ({_cell(r['duration_s'])} s, {r['runner']} runner)\n"
                       f"grade      {_cell(r['grade'])}\nartifacts  {r['artifacts']}")
         if r["message"]:
-            console.print(f"[red]{r['message']}[/]")
+            console.print(f"[red]{escape(r['message'])}[/]")
+        if r.get("sample"):
+            console.print("sample     " + r["sample"][:500].replace("\n", "\n           "), markup=False)
         if r["scores"]:
             metric_names = sorted({m for split in r["scores"].values() for m in split})
             table = Table("split", *metric_names)
@@ -216,13 +231,13 @@ def check_command(
     try:
         report = run_check(course, notebook, assignment, timeout)
     except (ConfigError, DataError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if fmt is Format.table:
-        console.print(f"[bold]{report.title}[/]")
+        console.print(f"[bold]{escape(report.title)}[/]")
         for item in report.items:
             mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[cyan]•[/]"}[item.passed]
-            console.print(f" {mark} {item.text}", highlight=False)
+            console.print(f" {mark} {escape(item.text)}", highlight=False)
         console.print(f"[bold]{report.verdict}[/]")
     else:
         rows = [{"passed": i.passed, "text": i.text} for i in report.items]
@@ -248,10 +263,10 @@ def moodle_import(
     try:
         result = ingest(course, assignment, source, participants, into)
     except (ConfigError, UnsafeArchive, ParticipantsError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     rows = [vars(i) | {"files": ", ".join(i.files)} for i in result.imported]
     _emit(rows, ["student", "participant", "submitted_at", "time_source", "in_roster", "files"], fmt,
           title=f"{len(rows)} submissions into {result.target}; {result.roster} participants in the roster")
@@ -267,7 +282,7 @@ def moodle_roster(
     try:
         count = import_roster(course, participants)
     except ParticipantsError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     console.print(f"{count} participants in the roster of {course.gradebook_path}")
 
@@ -287,7 +302,7 @@ def grades_show(
     course = _course(course_dir)
     grades = _grades(course)
     for warning in grades.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if fmt is Format.csv:
         sys.stdout.write(export(grades, course, "csv").text)
         return
@@ -328,7 +343,7 @@ def grades_export(
     course = _course(course_dir)
     result = export(_grades(course), course, fmt.value, identifier.value)
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {warning}")
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if out is None:
         sys.stdout.write(result.text)
         return
@@ -351,7 +366,7 @@ def report_command(
     try:
         result = report(course, student, out)
     except UnknownStudent as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     if fmt is Format.json:
         sys.stdout.write(json.dumps(result.grades.as_dict() | {"feedback": result.feedback,
@@ -400,7 +415,7 @@ def board_show(
         with Gradebook(course.gradebook_path) as book:
             b = rank_board(course, book, assignment, reveal)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     rows = [e.public() | ({"student": e.student} if names else {}) for e in b.entries]
     columns = ["rank", "pseudonym", *(["student"] if names else []), "score", "submissions", "last_submission",
@@ -420,6 +435,56 @@ def board_nickname(
         with Gradebook(course.gradebook_path) as book:
             set_nickname(book, unicodedata.normalize("NFC", student), nickname)
     except NicknameError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     console.print(f"{student}: nickname recorded", highlight=False)
+
+
+REFERENCE_COLUMNS = ["assignment", "role", "mode", "status", "primary_metric", "primary_score", "grade",
+                     "duration_s", "device", "message"]
+
+
+@reference_app.command("run")
+def reference_run(
+    name: Optional[str] = typer.Argument(None, help="One assignment; or --all."),
+    all_: bool = typer.Option(False, "--all", help="Every assignment that has a reference."),
+    smoke: bool = typer.Option(False, help="Train briefly (smoke = True), as in CI on a CPU."),
+    course_dir: Optional[Path] = CourseOption,
+    runner: Optional[str] = typer.Option(None, help="Runner name (default: the course's, else local)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once."),
+    timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, per notebook."),
+    fmt: Format = FormatOption,
+) -> None:
+    """Run baselines and references on the hidden test set; the grader scores them and keeps the result."""
+    if bool(name) == all_:
+        err.print("[red]error:[/] name one assignment, or give --all")
+        raise typer.Exit(2)
+    course = _course(course_dir)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=fmt is not Format.table) as progress:
+        task = progress.add_task("references", total=None)
+        try:
+            rows = run_references(course, [name] if name else None, smoke=smoke, runner=runner, jobs=jobs,
+                                  timeout=timeout, on_result=lambda row: progress.update(
+                                      task, advance=1, description=f"{row.assignment} {row.role}: {row.status}"))
+        except (ConfigError, ValueError) as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(2) from None
+    _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt, title=f"{len(rows)} reference runs ({'smoke' if smoke else 'full'})")
+    if not rows or not all(r.ok for r in rows):
+        raise typer.Exit(1)
+
+
+@reference_app.command("show")
+def reference_show(
+    name: Optional[str] = typer.Argument(None, help="Only this assignment."),
+    history: bool = typer.Option(False, help="Every run, not only the latest of each role and mode."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """The recorded reference and baseline runs: scores, runtime, device."""
+    course = _course(course_dir)
+    with Gradebook(course.gradebook_path) as book:
+        rows = book.reference_runs(name, latest=not history)
+    columns = REFERENCE_COLUMNS + ["finished_at"] + ([] if fmt is Format.table else ["notebook", "artifacts"])
+    _emit(rows, columns, fmt, title=f"{len(rows)} reference runs")

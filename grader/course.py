@@ -18,8 +18,11 @@ from grader.policy import (COUNTS, LATE_MODES, ROUNDING_MODES, Extension, Group,
                            parse_deadline)
 
 LANGUAGES = ("es", "en")
-TASKS = ("classification",)
-METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5")
+TASKS = ("classification", "next_character")
+METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5", "bits_per_char")
+IMAGE_LAYOUTS = ("folders", "csv")
+# What a grade scale may be relative to: the score of the assignment's baseline or reference run.
+ANCHORS = ("none", "baseline", "reference")
 RUNNERS = ("local",)
 
 
@@ -143,6 +146,13 @@ class Assignment:
     late: LatePolicy | None = None  # None: the course's late rule
     baseline: float | None = None  # primary-metric values marked on the leaderboard's plot
     reference: float | None = None
+    test_fraction: float = 0.3  # of a source without a test split, carved out as the hidden test
+    layout: str = "folders"  # image files: class folders, or one images/ folder with CSVs
+    context: int = 128  # text: characters in each prompt
+    classes: tuple[str, ...] | None = None  # keep only these classes of the source
+    relative_to: str = "none"  # the grade scale's metric is the score minus this run's score
+    reference_notebook: Path | None = None
+    baseline_notebook: Path | None = None
 
     @property
     def readme(self) -> Path:
@@ -169,7 +179,7 @@ class Course:
         if name not in self.assignments:
             known = ", ".join(sorted(self.assignments)) or "none"
             raise ConfigError(self.root / "assignments", name, f"an assignment of this course (known: {known})")
-        return load_assignment(self.assignments[name])
+        return load_assignment(self.assignments[name], self.root)
 
 
 def load_course(root: str | Path = ".") -> Course:
@@ -247,10 +257,12 @@ def _policy(t: _Table) -> Policy:
     return Policy(max_grade, missing, counts, late, rounding, tuple(groups), tuple(extensions))
 
 
-def load_assignment(path: Path) -> Assignment:
+def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
+    """`course_root` (default: two folders up) anchors the reference notebooks' paths."""
     raw = path.read_bytes() if path.is_file() else b""
     t = _Table(path, _read_toml(path))
     name = path.parent.name
+    course_root = course_root or path.parent.parent.parent
     title = t.get("title", str, name)
     task = t.choice("task", TASKS, "classification")
 
@@ -259,9 +271,17 @@ def load_assignment(path: Path) -> Assignment:
     seed = d.get("seed", int, 0)
     validation_fraction = d.get("validation_fraction", (int, float), 0.1)
     public_fraction = d.get("public_fraction", (int, float), 0.5)
-    for key, value in (("validation_fraction", validation_fraction), ("public_fraction", public_fraction)):
+    test_fraction = d.get("test_fraction", (int, float), 0.1 if task == "next_character" else 0.3)
+    for key, value in (("validation_fraction", validation_fraction), ("public_fraction", public_fraction),
+                       ("test_fraction", test_fraction)):
         if not 0 < value < 1:
             raise ConfigError(path, f"dataset.{key}", "a number between 0 and 1 (exclusive)", value)
+    image_layout = d.choice("layout", IMAGE_LAYOUTS, "folders")
+    context = d.positive("context", int, 128)
+    classes = d.get("classes", list, None, expected="a list of class names")
+    if classes is not None and (len(classes) < 2 or not all(isinstance(c, str) for c in classes)
+                                or len(set(classes)) != len(classes)):
+        raise ConfigError(path, "dataset.classes", "a list of at least two distinct class names", classes)
     d.reject_unknown()
 
     m = t.table("metrics")
@@ -275,6 +295,18 @@ def load_assignment(path: Path) -> Assignment:
 
     scale = _grade_scale(path, t.get("grade_scale", list, [[0.0, 0.0], [1.0, 10.0]],
                                      expected="a list of [metric, grade] pairs"))
+    relative_to = t.choice("grade_relative_to", ANCHORS, "none")
+
+    ref = t.table("reference")
+    default_reference = course_root / "reference" / f"{name}.ipynb"
+    reference_notebook = ref.get("notebook", str, None)
+    reference_notebook = (course_root / reference_notebook if reference_notebook
+                          else default_reference if default_reference.is_file() else None)
+    baseline_notebook = ref.get("baseline", str, None)
+    baseline_notebook = course_root / baseline_notebook if baseline_notebook else None
+    ref.reject_unknown()
+    if relative_to != "none" and {"baseline": baseline_notebook, "reference": reference_notebook}[relative_to] is None:
+        raise ConfigError(path, "grade_relative_to", f"a [reference] {relative_to} notebook to measure", relative_to)
 
     deadline_value = t.get("deadline", (str, date), None, expected="a date-time like 2026-12-15T23:59")
     deadline = _deadline(path, "deadline", deadline_value)
@@ -300,7 +332,9 @@ def load_assignment(path: Path) -> Assignment:
     return Assignment(name, path.parent, title, task, dataset, seed, float(validation_fraction),
                       float(public_fraction), metrics, primary, scale, deadline, time_limit_s,
                       cell_timeout_s, resources, hashlib.sha256(raw).hexdigest(), late,
-                      None if baseline is None else float(baseline), None if reference is None else float(reference))
+                      None if baseline is None else float(baseline), None if reference is None else float(reference),
+                      float(test_fraction), image_layout, context, tuple(classes) if classes else None,
+                      relative_to, reference_notebook, baseline_notebook)
 
 
 def _grade_scale(path: Path, points: list) -> GradeScale:

@@ -6,6 +6,7 @@ crash loses at most the runs still in flight, and those run again next time.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +14,18 @@ from typing import Any
 
 from grader.runners.base import ERROR
 
-SCHEMA = """
+# What every run ends with, graded or reference.
+OUTCOME = """status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    started_at TEXT,
+    finished_at TEXT,
+    duration_s REAL,
+    primary_metric TEXT,
+    primary_score REAL,
+    grade REAL,
+    artifacts TEXT"""
+
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS submissions (
     id INTEGER PRIMARY KEY,
     assignment TEXT NOT NULL,
@@ -28,17 +40,10 @@ CREATE TABLE IF NOT EXISTS runs (
     submission_id INTEGER NOT NULL REFERENCES submissions(id),
     assignment_version TEXT NOT NULL,
     runner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    message TEXT NOT NULL DEFAULT '',
+    {OUTCOME},
     cell INTEGER,
     detail TEXT NOT NULL DEFAULT '',
-    started_at TEXT,
-    finished_at TEXT,
-    duration_s REAL,
-    primary_metric TEXT,
-    primary_score REAL,
-    grade REAL,
-    artifacts TEXT
+    sample TEXT  -- the start of a text-generation notebook's sample.txt
 );
 CREATE INDEX IF NOT EXISTS runs_by_submission ON runs (submission_id, assignment_version);
 -- The roster: who a student is outside the grader (Moodle's participant id, ID number, email).
@@ -52,6 +57,20 @@ CREATE TABLE IF NOT EXISTS students (
 CREATE TABLE IF NOT EXISTS nicknames (
     name TEXT PRIMARY KEY,
     nickname TEXT NOT NULL UNIQUE
+);
+-- Runs of the reference solutions and baselines (`grader reference run`), scored like any run.
+CREATE TABLE IF NOT EXISTS reference_runs (
+    id INTEGER PRIMARY KEY,
+    assignment TEXT NOT NULL,
+    role TEXT NOT NULL,            -- reference | baseline
+    mode TEXT NOT NULL,            -- full | smoke
+    data_sha256 TEXT NOT NULL,     -- the prepared data it was scored on
+    notebook TEXT NOT NULL,
+    notebook_sha256 TEXT NOT NULL,
+    runner TEXT NOT NULL,
+    device TEXT NOT NULL,
+    {OUTCOME},
+    scores TEXT NOT NULL DEFAULT '{{}}'  -- JSON: split -> metric -> value
 );
 CREATE TABLE IF NOT EXISTS scores (
     run_id INTEGER NOT NULL REFERENCES runs(id),
@@ -76,6 +95,9 @@ class Gradebook:
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives power loss too
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        # Gradebooks made before runs.sample existed gain it in place.
+        if "sample" not in {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}:
+            self.db.execute("ALTER TABLE runs ADD COLUMN sample TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -139,13 +161,36 @@ class Gradebook:
                 raise
         return run_id
 
+    def record_reference(self, row: dict[str, Any]) -> int:
+        row = row | {"scores": json.dumps(row.get("scores", {}))}
+        cur = self.db.execute(f"INSERT INTO reference_runs ({','.join(row)}) VALUES ({','.join('?' * len(row))})",
+                              list(row.values()))
+        return int(cur.lastrowid)
+
+    def reference_runs(self, assignment: str | None = None, latest: bool = True) -> list[dict[str, Any]]:
+        """Reference and baseline runs, oldest first; `latest`: only the last of each assignment, role and mode."""
+        last_of_each = "id IN (SELECT MAX(id) FROM reference_runs GROUP BY assignment, role, mode)"
+        where, params = _where({"assignment": assignment}, *([last_of_each] if latest else []))
+        rows = [dict(r) for r in self.db.execute(
+            f"SELECT * FROM reference_runs {where} ORDER BY assignment, role, mode, id", params)]
+        for row in rows:
+            row["scores"] = json.loads(row["scores"])
+        return rows
+
+    def anchor_score(self, assignment: str, role: str, data_sha256: str) -> float | None:
+        """The last full-mode score of a baseline or reference on this data: what relative grades subtract."""
+        row = self.db.execute(
+            "SELECT primary_score FROM reference_runs WHERE assignment=? AND role=? AND mode='full' AND status='ok' "
+            "AND data_sha256=? ORDER BY id DESC LIMIT 1", (assignment, role, data_sha256)).fetchone()
+        return None if row is None else row["primary_score"]
+
     def latest(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
         """Each submission with its latest run (or none yet), oldest submission first."""
-        where, params = _filters(assignment, student)
+        where, params = _where({"s.assignment": assignment, "s.student": student})
         rows = self.db.execute(f"""
             SELECT s.id AS submission_id, s.assignment, s.student, s.path, s.sha256, s.submitted_at,
                    r.id AS run_id, r.status, r.message, r.cell, r.primary_metric, r.primary_score,
-                   r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner
+                   r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner, r.sample
             FROM submissions s
             LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id)
             {where} ORDER BY s.assignment, s.student, s.submitted_at, s.id""", params).fetchall()
@@ -153,7 +198,7 @@ class Gradebook:
 
     def runs(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
         """Every run, with its scores, oldest first."""
-        where, params = _filters(assignment, student)
+        where, params = _where({"s.assignment": assignment, "s.student": student})
         rows = [dict(r) for r in self.db.execute(f"""
             SELECT s.assignment, s.student, s.path, s.sha256, s.submitted_at, r.*
             FROM runs r JOIN submissions s ON s.id = r.submission_id {where} ORDER BY r.id""", params)]
@@ -164,12 +209,8 @@ class Gradebook:
         return rows
 
 
-def _filters(assignment: str | None, student: str | None) -> tuple[str, tuple]:
-    clauses, params = [], []
-    if assignment:
-        clauses.append("s.assignment = ?")
-        params.append(assignment)
-    if student:
-        clauses.append("s.student = ?")
-        params.append(student)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(params)
+def _where(equal: dict[str, Any], *conditions: str) -> tuple[str, tuple]:
+    """A WHERE clause: `column = ?` for each value given (None: no filter), and raw conditions."""
+    given = {column: value for column, value in equal.items() if value is not None}
+    clauses = [f"{column} = ?" for column in given] + list(conditions)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", tuple(given.values())

@@ -33,6 +33,7 @@ class Attempt:
     message: str
     artifacts: str | None
     lateness: Lateness
+    sample: str | None = None  # text-generation: the start of the generated text
 
     @property
     def pending(self) -> bool:
@@ -142,7 +143,7 @@ def compute(course: Course, book: Gradebook) -> CourseGrades:
             rule = late_rules.get(a, policy.late)
             tried = [Attempt(r["submission_id"], parse_when(r["submitted_at"]), r["status"], r["grade"],
                              r["primary_metric"], r["primary_score"], r["message"] or "", r["artifacts"],
-                             rule.judge(parse_when(r["submitted_at"]), deadline))
+                             rule.judge(parse_when(r["submitted_at"]), deadline), r["sample"])
                      for r in attempts.get((student, a), [])]
             components[a] = _component(a, tried, policy, deadline)
         group_results = [_group(g, components) for g in groups]

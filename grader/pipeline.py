@@ -44,17 +44,24 @@ class BatchReport:
 
 
 @dataclass
-class _Pending:
-    submission: Submission
-    submission_id: int
+class _Context:
     assignment: Assignment
     data: DataLayout
     version: str
+    anchor: float | None  # the score a relative grade scale subtracts
 
 
-def assignment_version(assignment: Assignment, data: DataLayout) -> str:
-    """Changes when the assignment's settings or its prepared data change."""
-    return hashlib.sha256((assignment.config_sha256 + data.manifest()["sha256"]).encode()).hexdigest()[:16]
+@dataclass
+class _Pending:
+    submission: Submission
+    submission_id: int
+    context: _Context
+
+
+def assignment_version(assignment: Assignment, data: DataLayout, anchor: float | None = None) -> str:
+    """Changes when the assignment's settings, its prepared data or its grade anchor change."""
+    key = assignment.config_sha256 + data.manifest()["sha256"] + ("" if anchor is None else repr(anchor))
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def slug(name: str) -> str:
@@ -86,29 +93,29 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
 
     with Gradebook(course.gradebook_path) as book:
         pending: list[_Pending] = []
-        contexts: dict[str, tuple[Assignment, DataLayout, str] | None] = {}
+        contexts: dict[str, _Context | None] = {}
         for sub in submissions:
             if sub.assignment not in contexts:
-                contexts[sub.assignment] = _context(course, sub.assignment, report)
+                contexts[sub.assignment] = _context(course, sub.assignment, book, report)
             context = contexts[sub.assignment]
             if context is None:
                 continue
-            assignment, data, version = context
             sub_id = book.register(sub.assignment, sub.student, str(sub.path), sub.sha256, sub.submitted_at)
-            if not (force or student) and book.is_graded(sub_id, version):
+            if not (force or student) and book.is_graded(sub_id, context.version):
                 report.skipped += 1
                 continue
-            pending.append(_Pending(sub, sub_id, assignment, data, version))
+            pending.append(_Pending(sub, sub_id, context))
 
         if on_start:
             on_start(len(pending))
 
         def finish(item: _Pending, result: RunResult, outcome: Assessment) -> None:
-            book.record(item.submission_id, item.version, runner.name, {
+            book.record(item.submission_id, item.context.version, runner.name, {
                 "status": outcome.status, "message": outcome.message, "cell": result.cell,
                 "detail": result.detail, "started_at": result.started_at, "finished_at": result.finished_at,
-                "duration_s": result.duration_s, "primary_metric": item.assignment.primary_metric,
+                "duration_s": result.duration_s, "primary_metric": item.context.assignment.primary_metric,
                 "primary_score": outcome.primary_score, "grade": outcome.grade, "artifacts": str(result.run_dir),
+                "sample": outcome.sample,
             }, outcome.scores)
             row = RowReport(item.submission.assignment, item.submission.student, outcome.status,
                             outcome.message, outcome.primary_score, outcome.grade, result.duration_s)
@@ -125,29 +132,41 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
                 result = RunResult(str(item.submission_id), status, run_dir, now_utc(), now_utc(), evalue=message)
                 finish(item, result, Assessment(status, message))
                 continue
-            job = _job(item, run_dir, timeout)
+            a = item.context.assignment
+            job = make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
+                           smoke=False, time_limit=timeout or a.time_limit_s)
             jobs_by_key[job.key] = (item, job)
 
         parallel = jobs or course.jobs
         for result in runner.run_many([job for _, job in jobs_by_key.values()], parallel):
             item, _ = jobs_by_key[result.key]
+            context = item.context
             try:
-                outcome = assess(result, item.assignment, item.data.labels, item.data.classes, t)
+                outcome = assess(result, context.assignment, context.data.labels, context.data.classes, t,
+                                 context.anchor)
             except Exception as exc:  # a scoring fault is this row's error, not the batch's
                 outcome = Assessment("error", f"scoring failed: {type(exc).__name__}: {exc}")
             finish(item, result, outcome)
     return report
 
 
-def _context(course: Course, name: str, report: BatchReport) -> tuple[Assignment, DataLayout, str] | None:
+def _context(course: Course, name: str, book: Gradebook, report: BatchReport) -> _Context | None:
     assignment = course.assignment(name)
     data = layout(course, assignment)
     try:
-        version = assignment_version(assignment, data)
+        data_sha = data.manifest()["sha256"]
     except DataError as exc:
         report.warnings.append(f"assignment {name}: its submissions were not graded: {exc}")
         return None
-    return assignment, data, version
+    anchor = None
+    if assignment.relative_to != "none":
+        anchor = book.anchor_score(name, assignment.relative_to, data_sha)
+        if anchor is None:
+            report.warnings.append(
+                f"assignment {name}: its submissions were not graded: its grade scale is relative to the "
+                f"{assignment.relative_to}'s score, not measured on this data yet: run `grader reference run {name}`")
+            return None
+    return _Context(assignment, data, assignment_version(assignment, data, anchor), anchor)
 
 
 def _reject_before_running(sub: Submission, t) -> tuple[str, str] | None:
@@ -161,12 +180,11 @@ def _reject_before_running(sub: Submission, t) -> tuple[str, str] | None:
     return None
 
 
-def _job(item: _Pending, run_dir: Path, timeout: float | None) -> Job:
-    a = item.assignment
-    limit = timeout or a.time_limit_s
+def make_job(a: Assignment, data: DataLayout, key: str, notebook: Path, run_dir: Path, *, smoke: bool,
+             time_limit: float, test_dir: Path | None = None) -> Job:
+    """The one way a notebook of an assignment is run: graded, self-checked or as a reference."""
     return Job(
-        key=str(item.submission_id), notebook=item.submission.path, run_dir=run_dir,
-        data_dir=item.data.data_dir, test_dir=item.data.test_dir,
-        parameters={"seed": a.seed, "smoke": False, "time_budget_s": limit},
-        time_limit_s=limit, cell_timeout_s=min(a.cell_timeout_s, limit),
+        key=key, notebook=notebook, run_dir=run_dir, data_dir=data.data_dir, test_dir=test_dir or data.test_dir,
+        parameters={"seed": a.seed, "smoke": smoke, "time_budget_s": time_limit},
+        time_limit_s=time_limit, cell_timeout_s=min(a.cell_timeout_s, time_limit),
         memory_mb=a.resources.memory_mb, cpus=a.resources.cpus, gpu=a.resources.gpu)

@@ -47,7 +47,8 @@ th, td { border-bottom: 1px solid #ddd; padding: .4rem .6rem; text-align: left; 
 <th>{{ t("report.score") }}</th><th>{{ t("report.grade") }}</th><th>{{ t("report.late") }}</th><th></th></tr></thead>
 <tbody>{% for x in a.attempts %}<tr><td>{{ x.submitted }}</td><td>{{ x.status }}{% if x.message %}: {{ x.message }}{% endif %}</td>
 <td>{{ x.score }}</td><td>{{ x.grade }}</td><td>{{ x.late }}</td>
-<td>{% if x.notebook %}<a href="{{ x.notebook }}">{{ t("report.notebook") }}</a>{% endif %}</td></tr>{% endfor %}
+<td>{% if x.notebook %}<a href="{{ x.notebook }}">{{ t("report.notebook") }}</a>{% endif %}</td></tr>
+{% if x.sample %}<tr><td colspan="6"><pre class="sample">{{ x.sample }}</pre></td></tr>{% endif %}{% endfor %}
 </tbody></table>{% else %}<p>{{ t("report.none") }}</p>{% endif %}
 {% if a.deadline %}<p>{{ t("report.deadline") }}: {{ a.deadline }}</p>{% endif %}
 {% endfor %}
@@ -121,4 +122,4 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     return {"submitted": _when(x.submitted_at), "status": status, "message": x.message,
             "score": number(x.primary_score) or "-", "grade": number(x.worth) if x.status else "-",
-            "late": x.lateness.days, "notebook": notebook}
+            "late": x.lateness.days, "notebook": notebook, "sample": x.sample}

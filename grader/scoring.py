@@ -56,7 +56,8 @@ def _examples(items: list) -> str:
     return shown + (f", ... ({len(items)})" if len(items) > EXAMPLES_SHOWN else "")
 
 
-def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t: Translator) -> Predictions:
+def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t: Translator,
+                     need_probabilities: bool = False) -> Predictions:
     data = read_bytes_no_symlink(path, MAX_PREDICTIONS_BYTES, t)
     try:
         text = data.decode("utf-8-sig")  # Excel and Windows tools write a BOM
@@ -71,6 +72,8 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
         raise InvalidPredictions(path, [t("pred.header", header=",".join(header))])
     id_col, label_col = header.index("id"), header.index("label")
     prob_cols = _probability_columns(header, classes, path, t)
+    if need_probabilities and prob_cols is None:
+        raise InvalidPredictions(path, [t("pred.prob_needed", first=f"p_{classes[0]}", last=f"p_{classes[-1]}")])
 
     faults: list[str] = []
     class_index = {name: i for i, name in enumerate(classes)}
@@ -177,6 +180,11 @@ def log_loss(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None
     return float(-np.mean(np.log(p)))
 
 
+def bits_per_char(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
+    loss = log_loss(y, pred, rows)
+    return None if loss is None else loss / math.log(2)
+
+
 def top_k(k: int):
     def metric(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
         if pred.probabilities is None:
@@ -189,7 +197,9 @@ def top_k(k: int):
 
 
 METRIC_FUNCTIONS = {"accuracy": accuracy, "macro_f1": macro_f1, "log_loss": log_loss,
-                    "top3": top_k(3), "top5": top_k(5)}
+                    "top3": top_k(3), "top5": top_k(5), "bits_per_char": bits_per_char}
+NEEDS_PROBABILITIES = {"log_loss", "top3", "top5", "bits_per_char"}
+LOWER_IS_BETTER = {"log_loss", "bits_per_char"}
 SPLITS = ("public", "private", "all")
 
 

@@ -2,11 +2,18 @@
 
 Layout under `<workdir>/data/<assignment>/` (all of it deterministic from the assignment's seed):
 
-    public/   train.npz (x, y), valid.npz (x, y), classes.txt   -> the notebook's data_dir
-    test/     test.npz (id, x)                                   -> the notebook's test_dir
-    private/  labels.csv (id, label, split)                      -> never given to a notebook
-    check/    test/test.npz, labels.csv                          -> `grader check`: validation split
-    manifest.json                                                -> checksums, counts, version
+    public/   the notebook's data_dir: classes.txt and the training data (see below)
+    test/     the notebook's test_dir: hidden test inputs under opaque ids, no labels
+    private/  labels.csv (id, label, split)               -> never given to a notebook
+    check/    test/ and labels.csv from the validation split, for `grader check`
+    manifest.json                                         -> checksums, counts, classes, version
+
+What public/ and test/ hold depends on the source:
+
+    image arrays   public/train.npz, valid.npz (x, y)       test/test.npz (id, x)
+    image files    public/train/<class>/*.jpg, valid/...    test/images/<id>.jpg
+                   or (layout "csv") public/images/*.jpg with train.csv, valid.csv (id, label)
+    text           public/train.txt, valid.txt, vocab.json   test/prompts.json [{id, prompt}]
 """
 
 from __future__ import annotations
@@ -22,11 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.course import Assignment, Course
-from grader.data.sources import DataError, RawDataset, load_source, sha256_file
-
-# A source without an official test split gives this share of its examples to the hidden test set.
-CARVED_TEST_FRACTION = 0.3
-
+from grader.data.sources import DataError, RawDataset, TextCorpus, load_source, sha256_file
 
 @dataclass(frozen=True)
 class DataLayout:
@@ -58,7 +61,8 @@ class DataLayout:
 
     @property
     def classes(self) -> list[str]:
-        return (self.data_dir / "classes.txt").read_text(encoding="utf-8").splitlines()
+        """What a label may be, by position (for text: the vocabulary indices as strings)."""
+        return self.manifest()["classes"]
 
     def manifest(self) -> dict:
         if not self.manifest_path.is_file():
@@ -71,18 +75,27 @@ def layout(course: Course, assignment: Assignment) -> DataLayout:
     return DataLayout(course.workdir / "data" / assignment.name)
 
 
-def prepare(course: Course, assignment: Assignment, from_path: Path | None = None) -> dict:
+def prepare(course: Course, assignment: Assignment, from_path: Path | None = None, verify: bool = True) -> dict:
     """Load the source, split it and write the layout atomically; return the manifest."""
     if from_path is not None and not Path(from_path).exists():
         raise DataError(f"{from_path}: no such file or folder")
-    raw = load_source(assignment.dataset, Path(from_path) if from_path else None)
-    _check_raw(raw)
+    raw = load_source(assignment.dataset, Path(from_path) if from_path else None, verify)
+    is_text = isinstance(raw, TextCorpus)
+    if is_text != (assignment.task == "next_character"):
+        raise DataError(f"dataset '{assignment.dataset}' holds {'text' if is_text else 'labelled images'}; "
+                        f"assignment {assignment.name} has task '{assignment.task}'")
+    if not is_text:
+        raw = _only_classes(_check_raw(raw), assignment.classes)
     target = layout(course, assignment)
     target.root.parent.mkdir(parents=True, exist_ok=True)
     # Build beside the target and swap it in whole: a crash never leaves half-written data.
     staging = Path(tempfile.mkdtemp(prefix=f".{assignment.name}-", dir=target.root.parent))
     try:
-        manifest = _write_layout(DataLayout(staging), raw, assignment)
+        out = DataLayout(staging)
+        for folder in (out.data_dir, out.test_dir, out.labels.parent, out.check_test_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        facts = _write_text(out, raw, assignment) if is_text else _write_examples(out, raw, assignment)
+        manifest = _write_manifest(out, raw, assignment, verify, facts)
         if target.root.exists():
             shutil.rmtree(target.root)
         staging.rename(target.root)
@@ -91,11 +104,34 @@ def prepare(course: Course, assignment: Assignment, from_path: Path | None = Non
     return manifest
 
 
-def _check_raw(raw: RawDataset) -> None:
+def _check_raw(raw: RawDataset) -> RawDataset:
     if len(raw.x_train) != len(raw.y_train):
         raise DataError(f"{raw.origin}: {len(raw.x_train)} training inputs but {len(raw.y_train)} labels")
     if raw.y_train.min() < 0 or raw.y_train.max() >= len(raw.classes):
         raise DataError(f"{raw.origin}: labels outside 0..{len(raw.classes) - 1}")
+    return raw
+
+
+def _only_classes(raw: RawDataset, wanted: tuple[str, ...] | None) -> RawDataset:
+    """Keep the classes an assignment names (two breeds out of Stanford Dogs' 120), re-indexed."""
+    if not wanted:
+        return raw
+    missing = [c for c in wanted if c not in raw.classes]
+    if missing:
+        raise DataError(f"{raw.origin}: no class {', '.join(missing)} (it has {', '.join(raw.classes[:20])})")
+    new_index = np.full(len(raw.classes), -1)
+    for i, name in enumerate(wanted):
+        new_index[raw.classes.index(name)] = i
+
+    def select(x, y):
+        if x is None:
+            return None, None
+        keep = new_index[y] >= 0
+        return x[keep], new_index[y[keep]]
+
+    x_train, y_train = select(raw.x_train, raw.y_train)
+    x_test, y_test = select(raw.x_test, raw.y_test)
+    return RawDataset(x_train, y_train, list(wanted), x_test, y_test, raw.checksums, raw.origin)
 
 
 def opaque_ids(seed: int, name: str, count: int) -> np.ndarray:
@@ -103,36 +139,112 @@ def opaque_ids(seed: int, name: str, count: int) -> np.ndarray:
     return np.array([hashlib.sha256(f"{name}:{seed}:{i}".encode()).hexdigest()[:12] for i in range(count)])
 
 
-def _write_layout(out: DataLayout, raw: RawDataset, a: Assignment) -> dict:
+def _public_splits(n: int, fraction: float) -> np.ndarray:
+    return np.where(np.arange(n) < int(round(n * fraction)), "public", "private")
+
+
+def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment) -> dict:
     rng = np.random.default_rng(a.seed)
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
     if x_test is None:
         order = rng.permutation(len(x_train))
-        cut = int(round(len(order) * CARVED_TEST_FRACTION))
+        cut = int(round(len(order) * a.test_fraction))
         x_test, y_test = x_train[order[:cut]], y_train[order[:cut]]
         x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
 
     order = rng.permutation(len(x_train))
     n_valid = int(round(len(order) * a.validation_fraction))
     valid, train = order[:n_valid], order[n_valid:]
-
-    for folder in (out.data_dir, out.test_dir, out.labels.parent, out.check_test_dir):
-        folder.mkdir(parents=True, exist_ok=True)
-    np.savez(out.data_dir / "train.npz", x=x_train[train], y=y_train[train])
-    np.savez(out.data_dir / "valid.npz", x=x_train[valid], y=y_train[valid])
-    (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
-
     test_order = rng.permutation(len(x_test))
     test_ids = opaque_ids(a.seed, f"{a.name}/test", len(x_test))
-    n_public = int(round(len(x_test) * a.public_fraction))
-    splits = np.where(np.arange(len(x_test)) < n_public, "public", "private")
-    np.savez(out.test_dir / "test.npz", id=test_ids, x=x_test[test_order])
-    _write_labels(out.labels, test_ids, y_test[test_order], splits)
-
+    splits = _public_splits(len(x_test), a.public_fraction)
     check_ids = opaque_ids(a.seed, f"{a.name}/check", len(valid))
-    np.savez(out.check_test_dir / "test.npz", id=check_ids, x=x_train[valid])
-    _write_labels(out.check_labels, check_ids, y_train[valid], np.full(len(valid), "public"))
 
+    (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
+    if raw.holds_files:
+        _write_image_files(out, raw.classes, a.layout, x_train, y_train, train, valid)
+        _copy_images(out.test_dir / "images", test_ids, x_test[test_order])
+        _copy_images(out.check_test_dir / "images", check_ids, x_train[valid])
+    else:
+        np.savez(out.data_dir / "train.npz", x=x_train[train], y=y_train[train])
+        np.savez(out.data_dir / "valid.npz", x=x_train[valid], y=y_train[valid])
+        np.savez(out.test_dir / "test.npz", id=test_ids, x=x_test[test_order])
+        np.savez(out.check_test_dir / "test.npz", id=check_ids, x=x_train[valid])
+    _write_labels(out.labels, test_ids, y_test[test_order], splits)
+    _write_labels(out.check_labels, check_ids, y_train[valid], np.full(len(valid), "public"))
+    return {"classes": raw.classes, "counts": {
+        "train": int(len(train)), "valid": int(n_valid), "test": int(len(x_test)),
+        "test_public": int((splits == "public").sum()), "test_private": int((splits == "private").sum())}}
+
+
+def _image_name(source: str) -> str:
+    path = Path(source)
+    suffix = ".jpg" if path.suffix.lower() in (".jpg", ".jpeg") else path.suffix.lower()
+    return path.stem + suffix
+
+
+def _write_image_files(out: DataLayout, classes: list[str], style: str, x: np.ndarray, y: np.ndarray,
+                       train: np.ndarray, valid: np.ndarray) -> None:
+    for part, rows in (("train", train), ("valid", valid)):
+        if style == "folders":
+            for i in rows:
+                target = out.data_dir / part / classes[y[i]] / _image_name(x[i])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(x[i], target)
+            continue
+        images = out.data_dir / "images"
+        images.mkdir(exist_ok=True)
+        with open(out.data_dir / f"{part}.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["id", "label"])
+            for i in sorted(rows, key=lambda r: _image_name(x[r])):
+                name = _image_name(x[i])
+                shutil.copyfile(x[i], images / name)
+                writer.writerow([Path(name).stem, classes[y[i]]])
+
+
+def _copy_images(folder: Path, ids: np.ndarray, files: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for pid, source in zip(ids, files):
+        shutil.copyfile(source, folder / (pid + Path(_image_name(source)).suffix))
+
+
+def _windows(start: int, end: int, context: int) -> list[int]:
+    """Starts of back-to-back windows of context + 1 characters: no prompt holds another's answer."""
+    return list(range(start, end - context, context + 1))
+
+
+def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment) -> dict:
+    text = corpus.text
+    vocab = sorted(set(text))
+    index = {c: i for i, c in enumerate(vocab)}
+    # Contiguous parts, in reading order: train, then validation, then the hidden test at the end.
+    test_start = len(text) - int(round(len(text) * a.test_fraction))
+    valid_start = test_start - int(round(test_start * a.validation_fraction))
+    if min(valid_start, test_start - valid_start, len(text) - test_start) <= a.context + 1:
+        raise DataError(f"{corpus.origin}: {len(text)} characters are too few for a context of {a.context}")
+    (out.data_dir / "train.txt").write_text(text[:valid_start], encoding="utf-8")
+    (out.data_dir / "valid.txt").write_text(text[valid_start:test_start], encoding="utf-8")
+    (out.data_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+
+    rng = np.random.default_rng(a.seed)
+    counts = {}
+    for name, start, end, folder, labels, fraction in (
+            ("test", test_start, len(text), out.test_dir, out.labels, a.public_fraction),
+            ("check", valid_start, test_start, out.check_test_dir, out.check_labels, 1.0)):
+        starts = np.array(_windows(start, end, a.context))[rng.permutation(len(_windows(start, end, a.context)))]
+        ids = opaque_ids(a.seed, f"{a.name}/{name}", len(starts))
+        prompts = [{"id": pid, "prompt": text[s:s + a.context]} for pid, s in zip(ids.tolist(), starts)]
+        (folder / "prompts.json").write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
+        answers = np.array([index[text[s + a.context]] for s in starts])
+        _write_labels(labels, ids, answers, _public_splits(len(starts), fraction))
+        counts[name] = len(starts)
+    return {"classes": [str(i) for i in range(len(vocab))], "vocab": vocab, "counts": {
+        "train_chars": valid_start, "valid_chars": test_start - valid_start, "test_chars": len(text) - test_start,
+        "test": counts["test"], "check": counts["check"], "context": a.context}}
+
+
+def _write_manifest(out: DataLayout, raw: RawDataset | TextCorpus, a: Assignment, verified: bool, facts: dict) -> dict:
     files = sorted(p for p in out.root.rglob("*") if p.is_file())
     outputs = {str(p.relative_to(out.root)): sha256_file(p) for p in files}
     manifest = {
@@ -140,14 +252,13 @@ def _write_layout(out: DataLayout, raw: RawDataset, a: Assignment) -> dict:
         "origin": raw.origin,
         "seed": a.seed,
         "sources": raw.checksums,
-        "counts": {"train": int(len(train)), "valid": int(n_valid), "test": int(len(x_test)),
-                   "test_public": int(n_public), "test_private": int(len(x_test) - n_public)},
-        "classes": raw.classes,
+        "verified": verified,
+        **facts,
         "outputs": outputs,
         # The data version: any change to the source, seed or split changes it.
         "sha256": hashlib.sha256(json.dumps(outputs, sort_keys=True).encode()).hexdigest(),
     }
-    out.manifest_path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    out.manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     return manifest
 
 

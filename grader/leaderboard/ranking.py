@@ -14,12 +14,13 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from grader.course import Course
+from grader.course import Assignment, Course
+from grader.data import DataError, layout
 from grader.gradebook import Gradebook
 from grader.policy import local_deadline, parse_when
 from grader.runners.base import OK
+from grader.scoring import LOWER_IS_BETTER
 
-LOWER_IS_BETTER = {"log_loss"}
 ANIMALS = {
     "en": ["Lynx", "Otter", "Falcon", "Heron", "Badger", "Ibex", "Marten", "Gecko", "Puffin", "Bison", "Koala",
            "Tapir", "Okapi", "Quokka", "Stoat", "Wren"],
@@ -136,8 +137,21 @@ def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False
     for i, e in enumerate(entries, start=1):
         e.rank = i
     timeline.sort()
+    baseline = a.baseline if a.baseline is not None else measured(course, book, a, "baseline", split)
+    reference = a.reference if a.reference is not None else measured(course, book, a, "reference", split)
     return Board(assignment, a.title, a.primary_metric, split, deadline.isoformat() if deadline else None,
-                 entries, timeline, a.baseline, a.reference)
+                 entries, timeline, baseline, reference)
+
+
+def measured(course: Course, book: Gradebook, a: Assignment, role: str, split: str) -> float | None:
+    """The last full-mode `grader reference run` score of a baseline or reference on the current data."""
+    try:
+        data_sha = layout(course, a).manifest()["sha256"]
+    except DataError:
+        return None
+    runs = [r for r in book.reference_runs(a.name, latest=False)
+            if r["role"] == role and r["mode"] == "full" and r["status"] == OK and r["data_sha256"] == data_sha]
+    return runs[-1]["scores"].get(split, {}).get(a.primary_metric) if runs else None
 
 
 def boards(course: Course, reveal: bool = False, now: datetime | None = None) -> list[Board]:

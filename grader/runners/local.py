@@ -30,12 +30,18 @@ _PR_SET_PDEATHSIG = 1
 
 
 @functools.cache
-def gpu_visible() -> bool:
-    """Whether this machine shows an NVIDIA GPU (checked once, without importing torch)."""
+def gpu_name() -> str | None:
+    """The first NVIDIA GPU this machine shows, e.g. "NVIDIA H100 80GB HBM3" (found without importing torch)."""
     if not shutil.which("nvidia-smi"):
-        return False
-    probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
-    return probe.returncode == 0 and "GPU" in probe.stdout
+        return None
+    probe = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                           text=True, check=False)
+    names = probe.stdout.strip().splitlines() if probe.returncode == 0 else []
+    return names[0].strip() if names else None
+
+
+def gpu_visible() -> bool:
+    return gpu_name() is not None
 
 
 def _die_with_parent() -> None:
