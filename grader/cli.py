@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import sys
+import time
 import unicodedata
 from enum import Enum
 from pathlib import Path
@@ -29,6 +30,8 @@ from grader.leaderboard import publish
 from grader.leaderboard.ranking import NicknameError, set_nickname
 from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
 from grader.reference import run_references
+from grader.runners import DaskRunner
+from grader.runners.dask_runner import ClusterError
 from grader.report import UnknownStudent, report
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
@@ -43,6 +46,8 @@ app.add_typer(board_app, name="leaderboard")
 reference_app = typer.Typer(help="Reference solutions and baselines, run and scored by the grader.",
                             no_args_is_help=True)
 app.add_typer(reference_app, name="reference")
+cluster_app = typer.Typer(help="Try the dask runner on a Dask cluster on this machine.", no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
 grades_app = typer.Typer(help="Course grades under the course policy; exports for Moodle.", no_args_is_help=True)
 app.add_typer(grades_app, name="grades")
 console = Console()
@@ -135,8 +140,9 @@ def data_prepare(
 def run_command(
     submissions: Path = typer.Argument(..., help="Folder of submissions/<assignment>/<student>[.ipynb]."),
     course_dir: Optional[Path] = CourseOption,
-    runner: Optional[str] = typer.Option(None, help="Runner name (default: the course's, else local)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once."),
+    runner: Optional[str] = typer.Option(None, help="Runner name: local or dask (default: the course's)."),
+    cluster: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786): the dask runner."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once (local runner)."),
     timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, for this run only."),
     force: bool = typer.Option(False, help="Run again submissions already graded under this version."),
     student: Optional[str] = typer.Option(None, help="Regrade only this student."),
@@ -144,16 +150,23 @@ def run_command(
 ) -> None:
     """Run, score and grade every submission not graded yet; each result is saved as it ends."""
     course = _course(course_dir)
+    try:
+        chosen = pipeline.make_runner(course, runner, cluster)
+    except (ClusterError, ValueError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    if isinstance(chosen, DaskRunner):
+        err.print(f"Dask dashboard: {chosen.dashboard_link}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=fmt is not Format.table) as progress:
         task = progress.add_task("grading", total=None)
         try:
             report = pipeline.run(
-                course, submissions, runner=runner, jobs=jobs, timeout=timeout, force=force, student=student,
+                course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force, student=student,
                 on_start=lambda n: progress.update(task, total=n),
                 on_result=lambda row: progress.update(task, advance=1,
                                                       description=f"{row.assignment}/{row.student}: {row.status}"))
-        except (ConfigError, FileNotFoundError, ValueError) as exc:
+        except (ConfigError, ClusterError, FileNotFoundError, ValueError) as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
     for warning in report.warnings:
@@ -488,3 +501,26 @@ def reference_show(
         rows = book.reference_runs(name, latest=not history)
     columns = REFERENCE_COLUMNS + ["finished_at"] + ([] if fmt is Format.table else ["notebook", "artifacts"])
     _emit(rows, columns, fmt, title=f"{len(rows)} reference runs")
+
+
+@cluster_app.command("local")
+def cluster_local(
+    workers: int = typer.Option(2, "--workers", "-n", min=1, help="Worker processes (one job at a time each)."),
+    gpus: int = typer.Option(0, "--gpus-per-worker", min=0, help="The GPU resource each worker offers."),
+    port: int = typer.Option(8786, help="The scheduler's port."),
+    dashboard: str = typer.Option(":8787", help="The dashboard's address."),
+) -> None:
+    """Start a Dask LocalCluster and keep it up until Ctrl-C; then `grader run DIR --cluster ADDRESS`."""
+    from distributed import LocalCluster  # a second to import: only for this command
+
+    resources = {"GPU": gpus} if gpus else None
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, scheduler_port=port,
+                      dashboard_address=dashboard, resources=resources) as local:
+        console.print(f"scheduler  {local.scheduler_address}\ndashboard  {local.dashboard_link}\n"
+                      f"workers    {workers}{f', GPU={gpus} each' if gpus else ''}\n"
+                      f"grade with: grader run submissions/ --cluster {local.scheduler_address}", highlight=False)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("cluster stopped")

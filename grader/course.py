@@ -23,7 +23,8 @@ METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5", "bits_per_char")
 IMAGE_LAYOUTS = ("folders", "csv")
 # What a grade scale may be relative to: the score of the assignment's baseline or reference run.
 ANCHORS = ("none", "baseline", "reference")
-RUNNERS = ("local",)
+RUNNERS = ("local", "dask")
+TRANSFERS = ("shared", "task")  # how a dask job's files reach its worker
 
 
 class ConfigError(ValueError):
@@ -170,6 +171,8 @@ class Course:
     jobs: int
     assignments: dict[str, Path] = field(default_factory=dict)
     policy: Policy = Policy()
+    cluster: str | None = None  # the Dask scheduler's address, for the dask runner
+    transfer: str = "shared"
 
     @property
     def gradebook_path(self) -> Path:
@@ -191,7 +194,11 @@ def load_course(root: str | Path = ".") -> Course:
     timezone = t.get("timezone", str, "Europe/Madrid")
     g = t.table("grader")
     workdir = root / g.get("workdir", str, ".grader")
-    runner = g.choice("runner", RUNNERS, "local")
+    cluster = g.get("cluster", str, None, expected="a Dask scheduler address like tcp://host:8786")
+    runner = g.choice("runner", RUNNERS, "dask" if cluster else "local")
+    if runner == "dask" and not cluster:
+        raise ConfigError(path, "grader.cluster", "a Dask scheduler address for runner = \"dask\"")
+    transfer = g.choice("transfer", TRANSFERS, "shared")
     jobs = g.positive("jobs", int, 1)
     g.reject_unknown()
     try:
@@ -202,7 +209,7 @@ def load_course(root: str | Path = ".") -> Course:
     t.reject_unknown()
     folder = root / "assignments"
     assignments = {p.parent.name: p for p in sorted(folder.glob("*/assignment.toml"))} if folder.is_dir() else {}
-    return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy)
+    return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy, cluster, transfer)
 
 
 def _rounding(t: _Table, default: str = "none") -> Rounding:

@@ -78,8 +78,22 @@ def new_run_dir(course: Course, assignment: str, student: str) -> Path:
     return path
 
 
-def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, jobs: int | None = None,
-        timeout: float | None = None, force: bool = False, student: str | None = None,
+def make_runner(course: Course, runner: str | Runner | None = None, cluster: str | None = None) -> Runner:
+    """The runner asked for, else the course's; a cluster address means the dask runner."""
+    if isinstance(runner, Runner):
+        return runner
+    name = runner or ("dask" if cluster else course.runner)
+    if name != "dask":
+        return get_runner(name)
+    address = cluster or course.cluster
+    if not address:
+        raise ValueError("the dask runner needs the scheduler's address: --cluster tcp://host:8786, "
+                         "or cluster = \"...\" under [grader] in course.toml")
+    return get_runner("dask", address=address, transfer=course.transfer)
+
+
+def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, cluster: str | None = None,
+        jobs: int | None = None, timeout: float | None = None, force: bool = False, student: str | None = None,
         on_start: Callable[[int], None] | None = None,
         on_result: Callable[[RowReport], None] | None = None) -> BatchReport:
     """Grade every submission under `submissions_dir` that is not graded yet under its version."""
@@ -89,7 +103,7 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
     if student:
         student = unicodedata.normalize("NFC", student)
         submissions = [s for s in submissions if s.student == student]
-    runner = runner if isinstance(runner, Runner) else get_runner(runner or course.runner)
+    runner = make_runner(course, runner, cluster)
 
     with Gradebook(course.gradebook_path) as book:
         pending: list[_Pending] = []

@@ -20,8 +20,8 @@ from grader.data import DataError, layout
 from grader.data.sources import sha256_file
 from grader.gradebook import Gradebook
 from grader.i18n import translator
-from grader.pipeline import make_job, new_run_dir
-from grader.runners import Runner, get_runner
+from grader.pipeline import make_job, make_runner, new_run_dir
+from grader.runners import Runner
 from grader.runners.base import ERROR, OK, now_utc
 from grader.runners.local import gpu_name
 
@@ -66,7 +66,7 @@ def run_references(course: Course, names: list[str] | None = None, *, smoke: boo
     """Run the baselines, then the references, of the named assignments (all with one when None)."""
     t = translator(course.language)
     mode = "smoke" if smoke else "full"
-    runner = runner if isinstance(runner, Runner) else get_runner(runner or course.runner)
+    runner = make_runner(course, runner)
     assignments = [course.assignment(n) for n in (names or sorted(course.assignments))]
     rows: list[ReferenceRow] = []
 

@@ -170,13 +170,13 @@ def load_digits(from_path: Path | None, verify: bool = True) -> RawDataset:
 # torchvision) or one .npz with x_train, y_train[_fine], x_test, y_test[_fine] and the class names.
 
 def _load_cifar(from_path: Path | None, hundred: bool) -> RawDataset:
-    from torchvision.datasets import CIFAR10, CIFAR100
-
-    kind = CIFAR100 if hundred else CIFAR10
     if from_path is not None:
         npz = from_path if from_path.suffix == ".npz" else _single(from_path, "*.npz")
         if npz is not None:
             return _cifar_npz(npz, hundred)
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    kind = CIFAR100 if hundred else CIFAR10
     root = Path(tempfile.mkdtemp(prefix="grader-cifar-")) if from_path is None else from_path
     try:
         train, test = kind(str(root), train=True, download=from_path is None), kind(str(root), train=False)

@@ -1,9 +1,10 @@
 """Runners, registered by name: each takes one Job and returns one RunResult."""
 
 from grader.runners.base import STATUSES, Job, Runner, RunResult
+from grader.runners.dask_runner import DaskRunner
 from grader.runners.local import LocalRunner
 
-RUNNERS: dict[str, type[Runner]] = {"local": LocalRunner}
+RUNNERS: dict[str, type[Runner]] = {"local": LocalRunner, "dask": DaskRunner}
 
 
 def get_runner(name: str, **options) -> Runner:
@@ -12,4 +13,4 @@ def get_runner(name: str, **options) -> Runner:
     return RUNNERS[name](**options)
 
 
-__all__ = ["RUNNERS", "STATUSES", "Job", "LocalRunner", "Runner", "RunResult", "get_runner"]
+__all__ = ["RUNNERS", "STATUSES", "DaskRunner", "Job", "LocalRunner", "Runner", "RunResult", "get_runner"]
