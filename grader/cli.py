@@ -483,7 +483,8 @@ def reference_run(
         except (ConfigError, ValueError) as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
-    _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt, title=f"{len(rows)} reference runs ({'smoke' if smoke else 'full'})")
+    _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt,
+          title=f"{len(rows)} reference runs ({'smoke' if smoke else 'full'})")
     if not rows or not all(r.ok for r in rows):
         raise typer.Exit(1)
 

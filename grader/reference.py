@@ -80,38 +80,49 @@ def run_references(course: Course, names: list[str] | None = None, *, smoke: boo
         for role in ROLES:
             waves = {}
             for a in assignments:
-                notebook = notebooks(a).get(role)
-                if notebook is None:
-                    if role == "reference" and names:
-                        finish(ReferenceRow(a.name, role, mode, ERROR, f"{a.name}: no reference notebook "
-                                            f"(reference/{a.name}.ipynb, or [reference] notebook in assignment.toml)"))
-                    continue
-                data = layout(course, a)
-                try:
-                    data_sha = data.manifest()["sha256"]
-                except DataError as exc:
-                    finish(ReferenceRow(a.name, role, mode, ERROR, str(exc)))
-                    continue
-                if not notebook.is_file():
-                    finish(ReferenceRow(a.name, role, mode, ERROR, f"{notebook}: no such notebook"))
-                    continue
-                limit = timeout or (min(a.time_limit_s, SMOKE_TIME_LIMIT_S) if smoke else a.time_limit_s)
-                job = make_job(a, data, a.name, notebook.resolve(), new_run_dir(course, a.name, f"_{role}"),
-                               smoke=smoke, time_limit=limit)
-                waves[a.name] = (a, data, data_sha, notebook, job)
-            for result in runner.run_many([w[-1] for w in waves.values()], jobs or course.jobs):
+                prepared = _prepare(course, a, role, mode, timeout, explicit=bool(names))
+                if isinstance(prepared, ReferenceRow):
+                    finish(prepared)
+                elif prepared is not None:
+                    waves[a.name] = (a, *prepared)
+            for result in runner.run_many([job for *_, job in waves.values()], jobs or course.jobs):
                 a, data, data_sha, notebook, job = waves[result.key]
                 anchor = None
-                if a.relative_to != "none":
-                    anchor = batch_scores.get((a.name, a.relative_to), book.anchor_score(a.name, a.relative_to, data_sha))
+                if a.relative_to != "none":  # this batch's measurement first, else the recorded one
+                    recorded = book.anchor_score(a.name, a.relative_to, data_sha)
+                    anchor = batch_scores.get((a.name, a.relative_to), recorded)
                 outcome = assess(result, a, data.labels, data.classes, t, anchor)
                 batch_scores[(a.name, role)] = outcome.primary_score
+                device = describe_device(job.gpu) if runner.name == "local" else f"{runner.name} runner"
                 row = ReferenceRow(a.name, role, mode, outcome.status, outcome.message, a.primary_metric,
-                                   outcome.primary_score, outcome.grade, result.duration_s,
-                                   describe_device(job.gpu), outcome.scores, str(result.run_dir))
+                                   outcome.primary_score, outcome.grade, result.duration_s, device,
+                                   outcome.scores, str(result.run_dir))
                 book.record_reference({
                     **asdict(row), "data_sha256": data_sha, "notebook": str(notebook),
                     "notebook_sha256": sha256_file(notebook), "runner": runner.name,
                     "started_at": result.started_at, "finished_at": result.finished_at or now_utc()})
                 finish(row)
     return rows
+
+
+def _prepare(course: Course, a: Assignment, role: str, mode: str, timeout: float | None,
+             explicit: bool) -> ReferenceRow | tuple | None:
+    """The job for one role of one assignment; an error row when it cannot run; None when it has no such role."""
+    notebook = notebooks(a).get(role)
+    if notebook is None:
+        if role == "reference" and explicit:
+            return ReferenceRow(a.name, role, mode, ERROR, f"{a.name}: no reference notebook "
+                                f"(reference/{a.name}.ipynb, or [reference] notebook in assignment.toml)")
+        return None
+    data = layout(course, a)
+    try:
+        data_sha = data.manifest()["sha256"]
+    except DataError as exc:
+        return ReferenceRow(a.name, role, mode, ERROR, str(exc))
+    if not notebook.is_file():
+        return ReferenceRow(a.name, role, mode, ERROR, f"{notebook}: no such notebook")
+    smoke = mode == "smoke"
+    limit = timeout or (min(a.time_limit_s, SMOKE_TIME_LIMIT_S) if smoke else a.time_limit_s)
+    job = make_job(a, data, a.name, notebook.resolve(), new_run_dir(course, a.name, f"_{role}"),
+                   smoke=smoke, time_limit=limit)
+    return data, data_sha, notebook, job
