@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import REPO
@@ -136,3 +137,20 @@ def test_image_layouts_give_class_folders_or_csvs_and_opaque_test_ids(practicals
         assert rows and all((dogs.data_dir / "images" / f"{r['id']}.jpg").is_file() for r in rows)
         assert {r["label"] for r in rows} <= {"beagle", "samoyed"}
     assert not (dogs.test_dir / "labels.csv").exists() and not list(dogs.test_dir.rglob("*.csv"))
+
+
+def test_stanford_dogs_folders_keep_the_two_breeds_the_assignment_names(tmp_path):
+    images = tmp_path / "Images"
+    for i, breed in enumerate(["n02088364-beagle", "n02111889-Samoyed", "n02085620-Chihuahua"]):
+        (images / breed).mkdir(parents=True)
+        for k in range(6):
+            Image.new("RGB", (40, 30), (40 * i, 80, 120)).save(images / breed / f"{breed[:9]}_{k}.jpg")
+    course = load_course(REPO)
+    root = tmp_path / "course"
+    (root / "assignments").mkdir(parents=True)
+    shutil.copy(REPO / "course.toml", root)
+    shutil.copytree(course.assignment("dog-breeds").path, root / "assignments" / "dog-breeds")
+    course = load_course(root)
+    manifest = prepare(course, course.assignment("dog-breeds"), images)
+    assert manifest["classes"] == ["beagle", "samoyed"]  # the Chihuahuas are left out
+    assert manifest["counts"]["test"] == 6 and manifest["counts"]["train"] + manifest["counts"]["valid"] == 6
