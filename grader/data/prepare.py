@@ -232,7 +232,7 @@ def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment) -> dict:
     for name, start, end, folder, labels, fraction in (
             ("test", test_start, len(text), out.test_dir, out.labels, a.public_fraction),
             ("check", valid_start, test_start, out.check_test_dir, out.check_labels, 1.0)):
-        starts = np.array(_windows(start, end, a.context))[rng.permutation(len(_windows(start, end, a.context)))]
+        starts = rng.permutation(np.array(_windows(start, end, a.context)))
         ids = opaque_ids(a.seed, f"{a.name}/{name}", len(starts))
         prompts = [{"id": pid, "prompt": text[s:s + a.context]} for pid, s in zip(ids.tolist(), starts)]
         (folder / "prompts.json").write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
