@@ -26,7 +26,7 @@ from notebooks import GOOD, write_notebook  # noqa: E402
 from grader import pipeline  # noqa: E402
 from grader.course import load_course  # noqa: E402
 from grader.data import prepare  # noqa: E402
-from grader.runners import DaskRunner  # noqa: E402
+from grader.runners.dask_runner import DaskRunner  # noqa: E402
 
 
 def graded_on(workers: int, course, subs: Path, transfer: str) -> float:

@@ -8,11 +8,28 @@ The Python API behind the `grader` command:
     report = run(course, course.root / "submissions")
 """
 
-from grader.check import check
-from grader.course import Assignment, ConfigError, Course, load_assignment, load_course
-from grader.data import prepare as prepare_data
-from grader.gradebook import Gradebook
-from grader.pipeline import run
+from importlib import import_module
 
-__all__ = ["Assignment", "ConfigError", "Course", "Gradebook", "check", "load_assignment", "load_course",
-           "prepare_data", "run"]
+# Imported on first use: inside a container the docker runner imports grader.runners.execute,
+# and the execution image has papermill but not the grader's own dependencies.
+_API = {
+    "check": ("grader.check", "check"),
+    "Assignment": ("grader.course", "Assignment"),
+    "ConfigError": ("grader.course", "ConfigError"),
+    "Course": ("grader.course", "Course"),
+    "load_assignment": ("grader.course", "load_assignment"),
+    "load_course": ("grader.course", "load_course"),
+    "prepare_data": ("grader.data", "prepare"),
+    "Gradebook": ("grader.gradebook", "Gradebook"),
+    "run": ("grader.pipeline", "run"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _API:
+        raise AttributeError(f"module 'grader' has no attribute {name!r}")
+    module, attribute = _API[name]
+    return getattr(import_module(module), attribute)
+
+
+__all__ = sorted(_API)

@@ -14,7 +14,7 @@ from grader.course import Course
 from grader.data import layout
 from grader.i18n import translator
 from grader.pipeline import make_job, new_run_dir
-from grader.runners import LocalRunner
+from grader.runners.local import LocalRunner
 from grader.runners.base import INVALID_NOTEBOOK, INVALID_PREDICTIONS, OK
 from grader.submissions import InvalidNotebook, has_parameters_cell, load_notebook
 

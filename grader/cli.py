@@ -24,14 +24,15 @@ from grader.course import ConfigError, load_course
 from grader.data import DataError, layout, prepare
 from grader.export import EXPORTERS, IDENTIFIERS, export, group_columns
 from grader.gradebook import Gradebook
+from grader.image import ImageBuildError, build_image
 from grader.grades import CourseGrades, compute, number
 from grader.leaderboard import board as rank_board
 from grader.leaderboard import publish
 from grader.leaderboard.ranking import NicknameError, set_nickname
 from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
 from grader.reference import run_references
-from grader.runners import DaskRunner
-from grader.runners.dask_runner import ClusterError
+from grader.runners.dask_runner import ClusterError, DaskRunner
+from grader.runners.docker_runner import DEFAULT_IMAGE, DockerUnavailable
 from grader.report import UnknownStudent, report
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
@@ -50,6 +51,8 @@ cluster_app = typer.Typer(help="Try the dask runner on a Dask cluster on this ma
 app.add_typer(cluster_app, name="cluster")
 grades_app = typer.Typer(help="Course grades under the course policy; exports for Moodle.", no_args_is_help=True)
 app.add_typer(grades_app, name="grades")
+image_app = typer.Typer(help="The docker runner's execution image.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 
@@ -140,9 +143,14 @@ def data_prepare(
 def run_command(
     submissions: Path = typer.Argument(..., help="Folder of submissions/<assignment>/<student>[.ipynb]."),
     course_dir: Optional[Path] = CourseOption,
-    runner: Optional[str] = typer.Option(None, help="Runner name: local or dask (default: the course's)."),
+    runner: Optional[str] = typer.Option(None, help="Runner name: local, docker or dask (default: the course's)."),
     cluster: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786): the dask runner."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once (local runner)."),
+    image: Optional[str] = typer.Option(None, help="Docker runner: the execution image (default: the course's)."),
+    gpus: Optional[str] = typer.Option(None, help="Docker runner: GPUs to use, 'all', 'none' or '0,1' "
+                                                  "(default: the course's, else every GPU nvidia-smi shows)."),
+    runtime: Optional[str] = typer.Option(None, help="Docker runner: the container runtime, e.g. runsc (gVisor)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once (GPU jobs: at "
+                                                                         "least one per GPU slot)."),
     timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, for this run only."),
     force: bool = typer.Option(False, help="Run again submissions already graded under this version."),
     student: Optional[str] = typer.Option(None, help="Regrade only this student."),
@@ -151,8 +159,8 @@ def run_command(
     """Run, score and grade every submission not graded yet; each result is saved as it ends."""
     course = _course(course_dir)
     try:
-        chosen = pipeline.make_runner(course, runner, cluster)
-    except (ClusterError, ValueError) as exc:
+        chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime)
+    except (ClusterError, DockerUnavailable, ValueError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if isinstance(chosen, DaskRunner):
@@ -480,7 +488,7 @@ def reference_run(
             rows = run_references(course, [name] if name else None, smoke=smoke, runner=runner, jobs=jobs,
                                   timeout=timeout, on_result=lambda row: progress.update(
                                       task, advance=1, description=f"{row.assignment} {row.role}: {row.status}"))
-        except (ConfigError, ValueError) as exc:
+        except (ConfigError, ClusterError, DockerUnavailable, ValueError) as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
     _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt,
@@ -525,3 +533,25 @@ def cluster_local(
                 time.sleep(3600)
         except KeyboardInterrupt:
             console.print("cluster stopped")
+
+
+@image_app.command("build")
+def image_build(
+    tag: str = typer.Option(DEFAULT_IMAGE, help="The image's name (course.toml: image under grader.docker)."),
+    base_image: Optional[str] = typer.Option(None, help="FROM this image instead of the Dockerfile's CUDA PyTorch "
+                                                        "(any Debian/Ubuntu image with python3 and python3-venv)."),
+    torch: bool = typer.Option(True, help="--no-torch: leave torch and torchvision out (a small CPU image)."),
+    offline: bool = typer.Option(False, help="Download wheels on this machine and build with no network."),
+    python_version: str = typer.Option("3.11", help="--offline: the base image's Python version."),
+    dockerfile: Optional[Path] = typer.Option(None, "--file", exists=True, dir_okay=False,
+                                              help="Another Dockerfile (default: the project's)."),
+) -> None:
+    """Build the image that the docker runner runs notebooks in, from the project's Dockerfile."""
+    try:
+        image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, python_version=python_version,
+                               dockerfile=dockerfile, on_line=lambda line: err.print(escape(line), style="dim",
+                                                                                     highlight=False))
+    except (DockerUnavailable, ImageBuildError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    console.print(f"built {tag} ({image_id})", highlight=False)

@@ -23,7 +23,7 @@ METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5", "bits_per_char")
 IMAGE_LAYOUTS = ("folders", "csv")
 # What a grade scale may be relative to: the score of the assignment's baseline or reference run.
 ANCHORS = ("none", "baseline", "reference")
-RUNNERS = ("local", "dask")
+RUNNERS = ("local", "docker", "dask")
 TRANSFERS = ("shared", "task")  # how a dask job's files reach its worker
 
 
@@ -122,8 +122,11 @@ class GradeScale:
 @dataclass(frozen=True)
 class Resources:
     gpu: bool = False
-    memory_mb: int = 4096
+    memory_mb: int = 4096  # memory and memory+swap: a run has no swap
     cpus: float = 1.0
+    pids: int = 512  # processes and threads at once
+    tmp_mb: int = 1024  # the container's /tmp (a tmpfs, counted in its memory)
+    shm_mb: int = 1024  # /dev/shm, where PyTorch's DataLoader workers pass batches
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,16 @@ class Assignment:
 
 
 @dataclass(frozen=True)
+class DockerSettings:
+    """`[grader.docker]` of course.toml: how the docker runner runs notebooks."""
+
+    image: str = "grader-exec:latest"
+    gpus: str | None = None  # "all", "none" or "0,1"; None: every GPU nvidia-smi shows
+    gpu_slots: int = 1  # jobs at once on each GPU
+    runtime: str | None = None  # e.g. "runsc" (gVisor), registered with the engine
+
+
+@dataclass(frozen=True)
 class Course:
     root: Path
     name: str
@@ -173,6 +186,7 @@ class Course:
     policy: Policy = Policy()
     cluster: str | None = None  # the Dask scheduler's address, for the dask runner
     transfer: str = "shared"
+    docker: DockerSettings = DockerSettings()
 
     @property
     def gradebook_path(self) -> Path:
@@ -200,6 +214,11 @@ def load_course(root: str | Path = ".") -> Course:
         raise ConfigError(path, "grader.cluster", "a Dask scheduler address for runner = \"dask\"")
     transfer = g.choice("transfer", TRANSFERS, "shared")
     jobs = g.positive("jobs", int, 1)
+    d = g.table("docker")
+    docker = DockerSettings(d.get("image", str, DockerSettings.image),
+                            d.get("gpus", str, None, expected='"all", "none" or GPU indices like "0,1"'),
+                            d.positive("gpu_slots", int, 1), d.get("runtime", str, None))
+    d.reject_unknown()
     g.reject_unknown()
     try:
         ZoneInfo(timezone)
@@ -209,7 +228,8 @@ def load_course(root: str | Path = ".") -> Course:
     t.reject_unknown()
     folder = root / "assignments"
     assignments = {p.parent.name: p for p in sorted(folder.glob("*/assignment.toml"))} if folder.is_dir() else {}
-    return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy, cluster, transfer)
+    return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy, cluster, transfer,
+                  docker)
 
 
 def _rounding(t: _Table, default: str = "none") -> Rounding:
@@ -333,6 +353,9 @@ def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
         gpu=r.get("gpu", bool, False),
         memory_mb=r.positive("memory_mb", int, 4096),
         cpus=float(r.positive("cpus", (int, float), 1.0)),
+        pids=r.positive("pids", int, 512),
+        tmp_mb=r.positive("tmp_mb", int, 1024),
+        shm_mb=r.positive("shm_mb", int, 1024),
     )
     r.reject_unknown()
     t.reject_unknown()

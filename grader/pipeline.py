@@ -78,11 +78,19 @@ def new_run_dir(course: Course, assignment: str, student: str) -> Path:
     return path
 
 
-def make_runner(course: Course, runner: str | Runner | None = None, cluster: str | None = None) -> Runner:
-    """The runner asked for, else the course's; a cluster address means the dask runner."""
+def make_runner(course: Course, runner: str | Runner | None = None, cluster: str | None = None, *,
+                image: str | None = None, gpus: str | None = None, runtime: str | None = None) -> Runner:
+    """The runner asked for, else the course's; a cluster address means the dask runner.
+
+    `image`, `gpus` and `runtime` override the course's `[grader.docker]` for the docker runner.
+    """
     if isinstance(runner, Runner):
         return runner
     name = runner or ("dask" if cluster else course.runner)
+    if name == "docker":
+        settings = course.docker
+        return get_runner("docker", image=image or settings.image, gpus=gpus if gpus is not None else settings.gpus,
+                          gpu_slots=settings.gpu_slots, runtime=runtime or settings.runtime)
     if name != "dask":
         return get_runner(name)
     address = cluster or course.cluster
@@ -201,4 +209,5 @@ def make_job(a: Assignment, data: DataLayout, key: str, notebook: Path, run_dir:
         key=key, notebook=notebook, run_dir=run_dir, data_dir=data.data_dir, test_dir=test_dir or data.test_dir,
         parameters={"seed": a.seed, "smoke": smoke, "time_budget_s": time_limit},
         time_limit_s=time_limit, cell_timeout_s=min(a.cell_timeout_s, time_limit),
-        memory_mb=a.resources.memory_mb, cpus=a.resources.cpus, gpu=a.resources.gpu)
+        memory_mb=a.resources.memory_mb, cpus=a.resources.cpus, gpu=a.resources.gpu,
+        pids_limit=a.resources.pids, tmp_mb=a.resources.tmp_mb, shm_mb=a.resources.shm_mb)

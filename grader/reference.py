@@ -23,7 +23,7 @@ from grader.i18n import translator
 from grader.pipeline import make_job, make_runner, new_run_dir
 from grader.runners import Runner
 from grader.runners.base import ERROR, OK, now_utc
-from grader.runners.local import gpu_name
+from grader.runners.gpus import gpu_name
 
 # Baselines run first: a reference's grade may be relative to the baseline's score.
 ROLES = ("baseline", "reference")

@@ -19,7 +19,7 @@ from grader import pipeline
 from grader.cli import app
 from grader.course import load_course
 from grader.gradebook import Gradebook
-from grader.runners import DaskRunner
+from grader.runners.dask_runner import DaskRunner
 from grader.runners.dask_runner import ClusterError
 from notebooks import GOOD, LOAD, WEAK, predictions_cells, write_notebook
 

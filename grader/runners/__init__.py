@@ -1,16 +1,23 @@
 """Runners, registered by name: each takes one Job and returns one RunResult."""
 
-from grader.runners.base import STATUSES, Job, Runner, RunResult
-from grader.runners.dask_runner import DaskRunner
-from grader.runners.local import LocalRunner
+from importlib import import_module
 
-RUNNERS: dict[str, type[Runner]] = {"local": LocalRunner, "dask": DaskRunner}
+from grader.runners.base import STATUSES, Job, Runner, RunResult
+
+# name -> (module, class), imported when asked for: the container's entry point
+# (grader.runners.execute) must not need psutil, dask or the docker SDK.
+RUNNERS: dict[str, tuple[str, str]] = {
+    "local": ("grader.runners.local", "LocalRunner"),
+    "docker": ("grader.runners.docker_runner", "DockerRunner"),
+    "dask": ("grader.runners.dask_runner", "DaskRunner"),
+}
 
 
 def get_runner(name: str, **options) -> Runner:
     if name not in RUNNERS:
         raise ValueError(f"unknown runner '{name}' (known: {', '.join(sorted(RUNNERS))})")
-    return RUNNERS[name](**options)
+    module, cls = RUNNERS[name]
+    return getattr(import_module(module), cls)(**options)
 
 
-__all__ = ["RUNNERS", "STATUSES", "DaskRunner", "Job", "LocalRunner", "Runner", "RunResult", "get_runner"]
+__all__ = ["RUNNERS", "STATUSES", "Job", "Runner", "RunResult", "get_runner"]

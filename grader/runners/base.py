@@ -69,6 +69,10 @@ class Job(RunArtifacts):
     memory_mb: int = 4096
     cpus: float = 1.0
     gpu: bool = False
+    # Enforced by the docker runner; the local runner cannot bound them.
+    pids_limit: int = 512
+    tmp_mb: int = 1024
+    shm_mb: int = 1024
 
 
 @dataclass

@@ -7,10 +7,8 @@ hand-ins belong in the docker runner, which also isolates the filesystem and the
 from __future__ import annotations
 
 import ctypes
-import functools
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,26 +20,12 @@ import psutil
 
 from grader.runners.base import ERROR, OOM, TIMEOUT, Job, Runner, RunResult, now_utc
 from grader.runners.cells import running_cell
+from grader.runners.gpus import gpu_visible
 
 LOG_HEAD_BYTES = 1024 * 1024
 LOG_TAIL_BYTES = 256 * 1024
 POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
-
-
-@functools.cache
-def gpu_name() -> str | None:
-    """The first NVIDIA GPU this machine shows, e.g. "NVIDIA H100 80GB HBM3" (found without importing torch)."""
-    if not shutil.which("nvidia-smi"):
-        return None
-    probe = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                           text=True, check=False)
-    names = probe.stdout.strip().splitlines() if probe.returncode == 0 else []
-    return names[0].strip() if names else None
-
-
-def gpu_visible() -> bool:
-    return gpu_name() is not None
 
 
 def _die_with_parent() -> None:

@@ -1,0 +1,320 @@
+"""The docker runner: each notebook runs under papermill in a locked-down container.
+
+What a notebook sees inside its container:
+- /grader/data and /grader/test: the assignment's prepared data and hidden test inputs, read-only.
+  The labels and the gradebook live in other folders of the grader's work folder: never mounted.
+- /grader/input: its own notebook and the job description, read-only.
+- /grader/run: the one writable folder (papermill's executed notebook, result.json, output/).
+- /tmp: a small tmpfs. The rest of the filesystem is read-only.
+- No network but `lo`, no capabilities, no new privileges, a non-root user, and the assignment's
+  memory (swap included), CPU, process and /tmp limits.
+- The grader's own code, read-only under /opt/grader: the container runs the same
+  `grader.runners.execute` as the local runner, so the image need not change with the grader.
+
+Verdicts come from the engine, not from the notebook: the wall-clock limit is enforced by killing
+the container, and the engine's `OOMKilled` means oom. Of what the notebook left in /grader/run,
+the grader takes only regular files and a real folder: a symlink there may point at any host file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import stat
+import threading
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from queue import Queue
+from typing import Iterable, Iterator
+
+import docker
+import psutil
+import requests
+from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.types import DeviceRequest, LogConfig, Mount
+
+from grader.runners.base import ERROR, OOM, STATUSES, TIMEOUT, Job, Runner, RunResult, now_utc
+from grader.runners.cells import running_cell
+from grader.runners.gpus import gpu_indices
+
+DEFAULT_IMAGE = "grader-exec:latest"
+RUNNER_LABEL = "grader.runner"  # on every container this runner starts
+OWNER_LABEL = "grader.owner"  # host:pid:start time of the grader process that started it
+JOB_LABEL = "grader.job"
+SANDBOX_UID = 1000  # the image's user, taken when the grader itself runs as root
+RUNSC_MIN_PIDS = 4096  # gVisor's own threads count against the pids limit
+# What the engine keeps of a container's stdout and stderr: a notebook may print without bound.
+LOG_ROTATION = {"max-size": "1m", "max-file": "2"}
+GRADER_CODE = "/opt/grader"  # in the container
+GRADER_PACKAGE = Path(__file__).resolve().parents[1]  # this grader/ folder, mounted there
+IN_CONTAINER = {"data": "/grader/data", "test": "/grader/test", "input": "/grader/input", "run": "/grader/run"}
+
+
+class DockerUnavailable(RuntimeError):
+    """The engine cannot take the batch: unreachable, image missing, runtime or GPU unknown."""
+
+
+def connect():
+    """A client of the Docker engine that DOCKER_HOST (default: the local socket) names."""
+    try:
+        client = docker.from_env()
+        client.ping()
+    except DockerException as exc:
+        where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+        raise DockerUnavailable(f"cannot reach the Docker engine at {where}: {exc}. Start dockerd "
+                                f"(scripts/docker.sh does) or point DOCKER_HOST at one") from exc
+    return client
+
+
+def parse_gpus(spec: str | None) -> list[str]:
+    """`all`, `none` or GPU indices like `0,1`; None means every GPU nvidia-smi shows here."""
+    if spec is None:
+        return gpu_indices()
+    spec = spec.strip().lower()
+    if spec in ("", "none"):
+        return []
+    if spec == "all":
+        found = gpu_indices()
+        if not found:
+            raise DockerUnavailable("--gpus all: nvidia-smi shows no GPU on this machine")
+        return found
+    ids = [part.strip() for part in spec.split(",")]
+    if not all(part.isdigit() for part in ids) or len(set(ids)) != len(ids):
+        raise ValueError(f"--gpus: expected all, none or distinct GPU indices like 0,1; got {spec!r}")
+    return ids
+
+
+class GpuSlots:
+    """Each GPU offered `per_gpu` times at once; a job takes a slot, waiting while none is free."""
+
+    def __init__(self, ids: Iterable[str], per_gpu: int = 1):
+        if per_gpu < 1:
+            raise ValueError(f"GPU slots per GPU: expected at least 1, got {per_gpu}")
+        self.ids = list(ids)
+        self.size = len(self.ids) * per_gpu
+        self._free: Queue[str] = Queue()
+        for _ in range(per_gpu):
+            for gpu in self.ids:
+                self._free.put(gpu)
+
+    @contextmanager
+    def take(self) -> Iterator[str]:
+        gpu = self._free.get()
+        try:
+            yield gpu
+        finally:
+            self._free.put(gpu)
+
+
+def device_requests(gpu: str) -> list[DeviceRequest]:
+    """The request that gives a container one GPU, as `docker run --gpus device=N` does."""
+    return [DeviceRequest(device_ids=[gpu], capabilities=[["gpu"]])]
+
+
+def owner_id() -> str:
+    me = psutil.Process()
+    return f"{socket.gethostname()}:{me.pid}:{me.create_time():.0f}"
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the grader process that labelled a container still runs (on another host: assume so)."""
+    host, _, rest = owner.partition(":")
+    pid, _, started = rest.partition(":")
+    if host != socket.gethostname():
+        return True
+    try:
+        return pid.isdigit() and f"{psutil.Process(int(pid)).create_time():.0f}" == started
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+class DockerRunner(Runner):
+    name = "docker"
+
+    def __init__(self, image: str = DEFAULT_IMAGE, gpus: str | None = None, gpu_slots: int = 1,
+                 runtime: str | None = None, client=None):
+        self.client = client or connect()
+        self.image, self.runtime = image, runtime
+        self._check_engine()
+        self.gpus = GpuSlots(parse_gpus(gpus), gpu_slots)
+        self.owner = owner_id()
+        self.leftovers_removed = self.remove_leftovers()
+        self._live: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _check_engine(self) -> None:
+        """Faults of the set-up, found once before the batch instead of once per submission."""
+        try:
+            self.client.images.get(self.image)
+        except ImageNotFound:
+            raise DockerUnavailable(f"the image '{self.image}' is not on this Docker engine: build it with "
+                                    f"`grader image build --tag {self.image}`, or name another with --image") from None
+        if self.runtime:
+            known = sorted(self.client.info().get("Runtimes", {}))
+            if self.runtime not in known:
+                raise DockerUnavailable(f"the runtime '{self.runtime}' is not registered with the Docker engine "
+                                        f"(known: {', '.join(known)}); for gVisor see the README")
+
+    def remove_leftovers(self) -> int:
+        """Remove the containers of grader processes that are gone (a crashed or killed run)."""
+        removed = 0
+        for container in self.client.containers.list(all=True, filters={"label": RUNNER_LABEL}):
+            if not owner_alive(container.labels.get(OWNER_LABEL, "")):
+                try:
+                    container.remove(force=True)
+                    removed += 1
+                except NotFound:
+                    pass
+        return removed
+
+    def run_many(self, jobs: Iterable[Job], parallel: int = 1) -> Iterator[RunResult]:
+        """As many jobs at once as asked, and at least one per GPU slot when jobs want a GPU."""
+        jobs = list(jobs)
+        if any(job.gpu for job in jobs):
+            parallel = max(parallel, self.gpus.size)
+        return super().run_many(jobs, parallel)
+
+    def run(self, job: Job) -> RunResult:
+        slot = self.gpus.take() if job.gpu and self.gpus.size else nullcontext(None)
+        with slot as gpu:  # the time limit starts when the container does, not while it waits
+            return self._run(job, gpu)
+
+    def container_options(self, job: Job, gpu: str | None) -> dict:
+        """Everything `containers.create` gets: the sandbox, in one place."""
+        uid = os.getuid() or SANDBOX_UID
+        gid = os.getgid() if os.getuid() else SANDBOX_UID
+        threads = str(max(1, int(job.cpus)))
+        pids = max(job.pids_limit, RUNSC_MIN_PIDS) if self.runtime == "runsc" else job.pids_limit
+        mounts = [
+            Mount(IN_CONTAINER["data"], str(job.data_dir), type="bind", read_only=True),
+            Mount(IN_CONTAINER["test"], str(job.test_dir), type="bind", read_only=True),
+            Mount(IN_CONTAINER["input"], str(job.run_dir / "input"), type="bind", read_only=True),
+            Mount(IN_CONTAINER["run"], str(job.run_dir / "sandbox"), type="bind", read_only=False),
+            Mount(f"{GRADER_CODE}/grader", str(GRADER_PACKAGE), type="bind", read_only=True),
+        ]
+        return dict(
+            image=self.image, command=["python", "-m", "grader.runners.execute", f"{IN_CONTAINER['input']}/job.json"],
+            user=f"{uid}:{gid}", working_dir=f"{IN_CONTAINER['run']}/output",
+            environment={"PYTHONPATH": GRADER_CODE, "HOME": "/tmp", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
+                         "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads},
+            labels={RUNNER_LABEL: self.name, OWNER_LABEL: self.owner, JOB_LABEL: job.key},
+            network_mode="none", read_only=True, mounts=mounts,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={job.tmp_mb}m,mode=1777"}, shm_size=f"{job.shm_mb}m",
+            mem_limit=f"{job.memory_mb}m", memswap_limit=f"{job.memory_mb}m", nano_cpus=int(job.cpus * 1e9),
+            pids_limit=pids, cap_drop=["ALL"], security_opt=["no-new-privileges"], ipc_mode="private",
+            log_config=LogConfig(type=LogConfig.types.JSON, config=LOG_ROTATION),
+            device_requests=device_requests(gpu) if gpu is not None else None, runtime=self.runtime,
+        )
+
+    def _prepare(self, job: Job, gpu: str | None) -> None:
+        """input/ (read-only in the container) and sandbox/ (its one writable folder) in the run folder."""
+        inputs, sandbox = job.run_dir / "input", job.run_dir / "sandbox"
+        inputs.mkdir(parents=True)
+        shutil.copyfile(job.notebook, inputs / "notebook.ipynb")
+        run = IN_CONTAINER["run"]
+        spec = {
+            "key": job.key, "notebook": f"{IN_CONTAINER['input']}/notebook.ipynb", "run_dir": run,
+            "executed_notebook": f"{run}/executed.ipynb", "output_dir": f"{run}/output",
+            "parameters": {**job.parameters, "data_dir": IN_CONTAINER["data"], "test_dir": IN_CONTAINER["test"],
+                           "output_dir": f"{run}/output", "device": "cpu" if gpu is None else "cuda"},
+            "cell_timeout_s": job.cell_timeout_s,
+        }
+        (inputs / "job.json").write_text(json.dumps(spec), encoding="utf-8")
+        for path in (inputs, inputs / "notebook.ipynb", inputs / "job.json"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (sandbox / "output").mkdir(parents=True)
+        if os.getuid() == 0:  # the container's user must own its writable folder
+            for path in (sandbox, sandbox / "output"):
+                os.chown(path, SANDBOX_UID, SANDBOX_UID)
+
+    def _run(self, job: Job, gpu: str | None) -> RunResult:
+        self._prepare(job, gpu)
+        container = self.client.containers.create(**self.container_options(job, gpu))
+        with self._lock:
+            self._live[container.id] = container
+        started_at, start = now_utc(), time.monotonic()
+        timed_out = oom_killed = False
+        exit_code = None
+        try:
+            container.start()
+            try:
+                exit_code = container.wait(timeout=job.time_limit_s)["StatusCode"]
+            except requests.exceptions.RequestException:  # the wait outlived the wall-clock limit
+                timed_out = True
+            else:
+                container.reload()
+                oom_killed = container.attrs["State"].get("OOMKilled", False)
+            job.log_path.write_bytes(container.logs(stdout=True, stderr=True))
+        finally:
+            # Removing kills what still runs, and faster than `kill` under a fork bomb.
+            try:
+                container.remove(force=True)
+            except NotFound:
+                pass
+            duration = time.monotonic() - start
+            with self._lock:
+                self._live.pop(container.id, None)
+        self._collect(job)
+        if timed_out:
+            return RunResult(job.key, TIMEOUT, job.run_dir, started_at, now_utc(), duration, limit=job.time_limit_s,
+                             cell=running_cell(job.executed_notebook), ename="WallClockTimeout")
+        result = self._result(job, exit_code, started_at, duration)
+        if oom_killed:  # whichever process the kernel chose: often the Jupyter kernel, papermill saw it die
+            return RunResult(job.key, OOM, job.run_dir, started_at, now_utc(), duration, limit=job.memory_mb,
+                             cell=result.cell or running_cell(job.executed_notebook), ename="MemoryLimit")
+        return result
+
+    def _collect(self, job: Job) -> None:
+        """Move what the container wrote into the run folder's usual layout, links left behind."""
+        sandbox = job.run_dir / "sandbox"
+        output = sandbox / "output"
+        if output.is_dir() and not output.is_symlink():
+            os.replace(output, job.output_dir)
+        else:
+            job.output_dir.mkdir(exist_ok=True)
+        for name, target in (("executed.ipynb", job.executed_notebook), ("result.json", job.run_dir / "result.json")):
+            if _regular_file(sandbox / name):
+                os.replace(sandbox / name, target)
+        shutil.rmtree(sandbox, ignore_errors=True)  # rmtree removes links without following them
+
+    def _result(self, job: Job, exit_code: int, started_at: str, duration: float) -> RunResult:
+        """How papermill said the run ended, checked: the notebook could have rewritten result.json."""
+        result_file = job.run_dir / "result.json"
+        fault = None
+        if result_file.is_file():
+            try:
+                result = RunResult.from_json(result_file.read_text(encoding="utf-8")[:1 << 20])
+                if result.status not in STATUSES:
+                    raise ValueError(f"unknown status {result.status!r}")
+            except (ValueError, TypeError, KeyError) as exc:
+                fault = f"the container left an unreadable result.json ({exc})"
+        else:
+            fault = f"the container exited with code {exit_code} without a result"
+        if fault:
+            return RunResult(job.key, ERROR, job.run_dir, started_at, now_utc(), duration, ename="RunnerError",
+                             evalue=fault, detail=job.log_path.read_bytes()[-4000:].decode("utf-8", "replace"))
+        result.key, result.run_dir = job.key, job.run_dir
+        result.started_at, result.duration_s = started_at, duration
+        if result.status == OOM:
+            result.limit = job.memory_mb
+        return result
+
+    def close(self) -> None:
+        """Kill the batch's containers still running (the batch was interrupted)."""
+        with self._lock:
+            live = list(self._live.values())
+        for container in live:
+            try:
+                container.remove(force=True)
+            except NotFound:
+                pass

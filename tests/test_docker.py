@@ -1,0 +1,345 @@
+"""The docker runner on a real Docker engine: hostile notebooks in real containers.
+
+scripts/docker.sh installs and starts the engine and builds the test image (grader-test:latest).
+Without an engine these tests skip; with GRADER_REQUIRE_DOCKER=1 (CI) a missing engine or image fails.
+The GPU request is checked on what is built, with a stand-in client: it only runs on a GPU host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from docker.types import DeviceRequest
+
+from grader import pipeline
+from grader.course import load_course
+from grader.data import layout
+from grader.gradebook import Gradebook
+from grader.image import ImageBuildError, build_image, dockerfile_defaults, project_dockerfile
+from grader.runners.base import Job
+from grader.runners.docker_runner import (OWNER_LABEL, RUNNER_LABEL, DockerRunner, DockerUnavailable, GpuSlots,
+                                          connect, owner_id, parse_gpus)
+from notebooks import GOOD, LOAD, WEAK, write_notebook
+from test_crash_and_cli import GRADER
+
+TEST_IMAGE = os.environ.get("GRADER_TEST_IMAGE", "grader-test:latest")
+REQUIRED = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
+TIME_LIMIT = 20  # seconds, for every notebook of the hostile batch
+MEMORY_MB = 1500  # the test course's memory_mb
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """A client of a running engine that has the test image; skip (or fail in CI) otherwise."""
+    try:
+        client = connect()
+        client.images.get(TEST_IMAGE)
+    except Exception as exc:  # engine down, SDK error, image missing
+        message = f"no Docker engine with the image {TEST_IMAGE} ({exc}); scripts/docker.sh sets one up"
+        if REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    return client
+
+
+def grader_containers(client) -> list:
+    return client.containers.list(all=True, filters={"label": f"{OWNER_LABEL}={owner_id()}"})
+
+
+def latest(course) -> dict[str, dict]:
+    with Gradebook(course.gradebook_path) as book:
+        return {row["student"]: row for row in book.latest()}
+
+
+# Everything the sandbox should forbid, tried from inside and written to probe.json. `labels` is
+# the host path of the hidden labels, put in the source as an attacker who guessed it would.
+PROBE = '''import errno, json, os, platform, socket
+report = {{"ifaces": sorted(os.listdir("/sys/class/net")), "uid": os.getuid(), "release": platform.release()}}
+def attempt(fn):
+    try:
+        fn()
+        return "allowed"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc))
+def connect(host, port):
+    with socket.create_connection((host, port), timeout=3):
+        pass
+report["connect_internet"] = attempt(lambda: connect("1.1.1.1", 53))
+report["connect_host"] = attempt(lambda: connect("172.17.0.1", 22))
+report["resolve"] = attempt(lambda: socket.getaddrinfo("pypi.org", 443))
+report["labels"] = {{path: attempt(lambda: open(path).read()) for path in
+                    [{labels!r}, "/grader/data/../private/labels.csv", "/grader/private/labels.csv"]}}
+found = []
+for top in ["/grader", "/opt", "/tmp", "/home", "/root", "/mnt", "/srv", "/var", "/etc"]:
+    for folder, _, files in os.walk(top):
+        found += [os.path.join(folder, f) for f in files if f in ("labels.csv", "gradebook.sqlite")]
+report["found"] = found
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+report["writes"] = {{path: attempt(lambda: write(path)) for path in
+                    ["/grader/data/x", "/grader/test/x", "/grader/input/x", "/opt/grader/grader/x",
+                     "/etc/x", "/usr/x", "/tmp/x", os.path.join(output_dir, "x")]}}
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
+report["cap_eff"], report["no_new_privs"] = status["CapEff"].strip(), status.get("NoNewPrivs", "").strip()
+with open(os.path.join(output_dir, "probe.json"), "w") as f:
+    json.dump(report, f)'''
+
+# Forks until the pids limit says no, then cleans up and hands in good predictions.
+FORKS = '''import errno, os, time
+from pathlib import Path
+children, refusal = [], None
+try:
+    for _ in range(5000):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(120)
+            os._exit(0)
+        children.append(pid)
+except OSError as exc:
+    refusal = errno.errorcode.get(exc.errno)
+for pid in children:
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+Path(output_dir, "forks.txt").write_text(f"{len(children)} {refusal}")'''
+
+
+@pytest.fixture
+def hostile_batch(course_dir, tmp_path):
+    course = load_course(course_dir)
+    labels = layout(course, course.assignment("digits")).labels
+    subs = tmp_path / "submissions" / "digits"
+    write_notebook(subs / "good.ipynb", GOOD)
+    write_notebook(subs / "weak.ipynb", WEAK)
+    write_notebook(subs / "probe.ipynb", [PROBE.format(labels=str(labels)), *GOOD])
+    write_notebook(subs / "loop.ipynb", [LOAD, "while True:\n    pass"])
+    write_notebook(subs / "memory.ipynb", ["blocks = []\nwhile True:\n    blocks.append(b'x' * (64 << 20))"])
+    write_notebook(subs / "forks.ipynb", [FORKS, *GOOD])  # forked before numpy: each child is small
+    write_notebook(subs / "fork_bomb.ipynb", ["import os\nwhile True:\n    try:\n        os.fork()\n"
+                                              "    except OSError:\n        pass"])
+    write_notebook(subs / "symlink.ipynb", [LOAD, "import os\nos.symlink('/etc/passwd', Path(output_dir) / "
+                                                  "'predictions.csv')"])
+    write_notebook(subs / "chatty.ipynb", ["import os\nline = 'x' * ((1 << 20) - 1)\nfor _ in range(200):\n"
+                                           "    print(line)\nfor _ in range(100):\n"
+                                           "    os.write(1, (line + '\\n').encode())", *GOOD])
+    write_notebook(subs / "dead.ipynb", ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
+    return course, subs.parent, labels
+
+
+EXPECTED = {"good": "ok", "weak": "ok", "probe": "ok", "loop": "timeout", "memory": "oom", "forks": "ok",
+            "symlink": "invalid_predictions", "chatty": "ok", "dead": "dead_kernel"}
+
+
+@pytest.mark.slow
+def test_hostile_batch_is_contained_and_every_other_submission_graded(engine, hostile_batch):
+    course, submissions, labels = hostile_batch
+    runner = DockerRunner(image=TEST_IMAGE)
+    report = pipeline.run(course, submissions, runner=runner, jobs=2, timeout=TIME_LIMIT)
+    rows = latest(course)
+    bomb = rows.pop("fork_bomb")  # its copies fill the pids or the memory limit first: either ends it
+    assert bomb["status"] in ("timeout", "oom") and bomb["duration_s"] <= TIME_LIMIT + 15
+    assert {s: r["status"] for s, r in rows.items()} == EXPECTED, {s: r["message"] for s, r in rows.items()}
+    assert len(report.rows) == len(EXPECTED) + 1
+    assert rows["good"]["primary_score"] > 0.8 and rows["good"]["grade"] > rows["weak"]["grade"]
+    assert grader_containers(engine) == []  # every container removed
+
+    run_dir = {s: Path(r["artifacts"]) for s, r in rows.items()}
+    probe = json.loads((run_dir["probe"] / "output" / "probe.json").read_text())
+    assert probe["ifaces"] == ["lo"]
+    assert probe["connect_internet"] != "allowed" and probe["connect_host"] != "allowed"
+    assert probe["resolve"] != "allowed"
+    assert set(probe["labels"].values()) == {"ENOENT"} and probe["found"] == []
+    writes = probe["writes"]
+    assert {path: result for path, result in writes.items() if result == "allowed"} == {
+        "/tmp/x": "allowed", "/grader/run/output/x": "allowed"}
+    assert writes["/grader/data/x"] == writes["/grader/test/x"] == writes["/etc/x"] == "EROFS"
+    assert probe["uid"] != 0 and int(probe["cap_eff"], 16) == 0 and probe["no_new_privs"] == "1"
+    assert labels.is_file()  # the labels were there on the host all along
+
+    loop = rows["loop"]
+    assert TIME_LIMIT <= loop["duration_s"] <= TIME_LIMIT + 5
+    assert "20" in loop["message"]
+    assert str(MEMORY_MB) in rows["memory"]["message"] and rows["memory"]["cell"] == 2  # the kernel died in cell 2
+    forked, refusal = (run_dir["forks"] / "output" / "forks.txt").read_text().split()
+    assert refusal == "EAGAIN" and 0 < int(forked) < 512
+    assert "symbolic link" in rows["symlink"]["message"]
+    chatty = run_dir["chatty"]
+    assert chatty.joinpath("executed.ipynb").stat().st_size < 4 << 20
+    assert chatty.joinpath("run.log").stat().st_size < 3 << 20
+    assert not (run_dir["good"] / "sandbox").exists() and (run_dir["good"] / "output" / "predictions.csv").is_file()
+
+
+def test_missing_image_is_one_clear_error_before_the_batch(engine, course_dir, tmp_path):
+    write_notebook(tmp_path / "subs" / "digits" / "ana.ipynb", GOOD)
+    done = subprocess.run([*GRADER, "run", str(tmp_path / "subs"), "--course", str(course_dir), "--runner", "docker",
+                           "--image", "grader-missing:none"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "grader-missing:none" in done.stderr and "grader image build" in done.stderr
+    assert done.stderr.count("error") == 1
+    assert not (course_dir / ".grader" / "runs").exists()
+
+
+def test_leftovers_of_a_dead_grader_are_removed_and_live_ones_kept(engine):
+    labels = {RUNNER_LABEL: "docker"}
+    dead = engine.containers.create(TEST_IMAGE, ["sleep", "300"], labels={**labels, OWNER_LABEL: "nohost:1:0"})
+    gone = engine.containers.create(TEST_IMAGE, ["sleep", "300"],
+                                    labels={**labels, OWNER_LABEL: f"{socket.gethostname()}:999999999:0"})
+    live = engine.containers.create(TEST_IMAGE, ["sleep", "300"], labels={**labels, OWNER_LABEL: owner_id()})
+    try:
+        gone.start()
+        runner = DockerRunner(image=TEST_IMAGE)
+        remaining = {c.id for c in engine.containers.list(all=True, filters={"label": RUNNER_LABEL})}
+        assert gone.id not in remaining
+        assert {dead.id, live.id} <= remaining  # another host's, and this live process's
+        assert runner.leftovers_removed >= 1
+    finally:
+        for container in (dead, live):
+            container.remove(force=True)
+
+
+def test_gvisor_runtime_runs_the_notebook_under_its_own_kernel(engine, course_dir, tmp_path):
+    if "runsc" not in engine.info().get("Runtimes", {}):
+        pytest.skip("gVisor (runsc) is not registered with this engine")
+    course = load_course(course_dir)
+    data = layout(course, course.assignment("digits"))
+    write_notebook(tmp_path / "probe.ipynb", [PROBE.format(labels=str(data.labels)), *GOOD])
+    job = pipeline.make_job(course.assignment("digits"), data, "probe", tmp_path / "probe.ipynb", tmp_path / "run",
+                            smoke=False, time_limit=60)
+    job.run_dir.mkdir()
+    result = DockerRunner(image=TEST_IMAGE, runtime="runsc").run(job)
+    assert result.status == "ok", result.detail
+    probe = json.loads((job.output_dir / "probe.json").read_text())
+    assert probe["release"] != platform.release()  # gVisor's kernel answers, not the host's
+    assert probe["ifaces"] == ["lo"] and probe["found"] == []
+
+
+def test_unknown_runtime_is_a_clear_error(engine):
+    with pytest.raises(DockerUnavailable, match="runtime 'nope'"):
+        DockerRunner(image=TEST_IMAGE, runtime="nope")
+
+
+# --- Without an engine: what the runner asks the engine for ------------------------------------
+
+class StandInClient:
+    """Answers the three questions DockerRunner asks at start; isolates option building."""
+
+    class images:
+        @staticmethod
+        def get(name):
+            return name
+
+    class containers:
+        @staticmethod
+        def list(**_):
+            return []
+
+    @staticmethod
+    def info():
+        return {"Runtimes": {"runc": {}}}
+
+
+def make_job(tmp_path, gpu=False) -> Job:
+    notebook = write_notebook(tmp_path / "nb.ipynb", GOOD)
+    (tmp_path / "run").mkdir()
+    return Job("7", notebook, tmp_path / "run", tmp_path / "public", tmp_path / "test", {"seed": 1},
+               time_limit_s=60, memory_mb=3000, cpus=2, gpu=gpu, pids_limit=300, tmp_mb=256, shm_mb=128)
+
+
+def test_each_gpu_job_gets_its_own_device_request_and_cuda(tmp_path):
+    runner = DockerRunner(image="x", gpus="0,1", gpu_slots=2, client=StandInClient())
+    assert runner.gpus.size == 4
+    job = make_job(tmp_path, gpu=True)
+    options = runner.container_options(job, "1")
+    assert options["device_requests"] == [DeviceRequest(device_ids=["1"], capabilities=[["gpu"]])]
+    runner._prepare(job, "1")
+    spec = json.loads((job.run_dir / "input" / "job.json").read_text())
+    assert spec["parameters"]["device"] == "cuda" and spec["parameters"]["seed"] == 1
+    assert runner.container_options(job, None)["device_requests"] is None
+
+
+def test_sandbox_options_come_from_the_assignment_resources(tmp_path):
+    options = DockerRunner(image="x", gpus="none", client=StandInClient()).container_options(make_job(tmp_path), None)
+    assert options["network_mode"] == "none" and options["read_only"] is True
+    assert options["cap_drop"] == ["ALL"] and options["security_opt"] == ["no-new-privileges"]
+    assert options["mem_limit"] == options["memswap_limit"] == "3000m"
+    assert options["nano_cpus"] == 2_000_000_000 and options["pids_limit"] == 300
+    assert options["tmpfs"]["/tmp"].startswith("rw,nosuid,nodev,size=256m") and options["shm_size"] == "128m"
+    assert not options["user"].startswith("0:")
+    writable = [m["Target"] for m in options["mounts"] if not m["ReadOnly"]]
+    assert writable == ["/grader/run"]
+    assert {m["Source"] for m in options["mounts"]} >= {str(tmp_path / "public"), str(tmp_path / "test")}
+
+
+def test_gpu_list_parsing():
+    assert parse_gpus("0, 1") == ["0", "1"] and parse_gpus("none") == []
+    with pytest.raises(ValueError, match="0,1"):
+        parse_gpus("first")
+    with pytest.raises(ValueError):
+        parse_gpus("1,1")
+
+
+def test_jobs_wait_for_a_free_gpu_slot():
+    slots = GpuSlots(["0"], per_gpu=1)
+    taken, second_in = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    def first():
+        with slots.take():
+            taken.set()
+            release.wait(10)
+
+    def second():
+        with slots.take():
+            second_in.set()
+
+    threading.Thread(target=first).start()
+    taken.wait(10)
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    assert not second_in.wait(0.3)  # the only slot is busy
+    release.set()
+    assert second_in.wait(10)
+    waiter.join(10)
+
+
+def test_symlinked_output_folder_is_left_behind(tmp_path):
+    runner = DockerRunner(image="x", gpus="none", client=StandInClient())
+    job = make_job(tmp_path)
+    sandbox = job.run_dir / "sandbox"
+    sandbox.mkdir()
+    (sandbox / "output").symlink_to("/etc")
+    (sandbox / "executed.ipynb").symlink_to("/etc/passwd")
+    nbformat.write(nbformat.v4.new_notebook(), sandbox / "other.ipynb")
+    runner._collect(job)
+    assert job.output_dir.is_dir() and not job.output_dir.is_symlink() and list(job.output_dir.iterdir()) == []
+    assert not job.executed_notebook.exists() and not sandbox.exists()
+
+
+def test_engine_down_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailable, match="cannot reach the Docker engine at unix:///nonexistent"):
+        connect()
+
+
+def test_the_dockerfile_lists_the_execution_packages_once():
+    defaults = dockerfile_defaults(project_dockerfile())
+    assert "cuda" in defaults["BASE_IMAGE"]
+    assert set(defaults["PACKAGES"].split()) == {"papermill", "ipykernel", "numpy", "pandas", "scikit-learn",
+                                                 "matplotlib"}
+    assert defaults["TORCH_PACKAGES"].split() == ["torch", "torchvision"]
+
+
+def test_a_failing_image_build_says_which_step_failed(engine, tmp_path):
+    base = os.environ.get("GRADER_TEST_BASE_IMAGE", "grader-base:bookworm")
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM {base}\nRUN echo preparing && exit 3\n")
+    with pytest.raises(ImageBuildError, match="grader-broken:test.*returned a non-zero code: 3"):
+        build_image("grader-broken:test", dockerfile=dockerfile, client=engine)
