@@ -177,6 +177,17 @@ def test_hostile_batch_is_contained_and_every_other_submission_graded(engine, ho
     assert not (run_dir["good"] / "sandbox").exists() and (run_dir["good"] / "output" / "predictions.csv").is_file()
 
 
+def test_cli_grades_in_docker_and_says_which_runner(engine, course_dir, tmp_path):
+    write_notebook(tmp_path / "subs" / "digits" / "ana.ipynb", GOOD)
+    done = subprocess.run([*GRADER, "run", str(tmp_path / "subs"), "--course", str(course_dir), "--runner", "docker",
+                           "--image", TEST_IMAGE, "--gpus", "none", "--format", "json"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    assert row["status"] == "ok" and row["grade"] > 5
+    shown = subprocess.run([*GRADER, "show", "ana", "--course", str(course_dir)], capture_output=True, text=True)
+    assert "docker runner" in shown.stdout
+
+
 def test_missing_image_is_one_clear_error_before_the_batch(engine, course_dir, tmp_path):
     write_notebook(tmp_path / "subs" / "digits" / "ana.ipynb", GOOD)
     done = subprocess.run([*GRADER, "run", str(tmp_path / "subs"), "--course", str(course_dir), "--runner", "docker",

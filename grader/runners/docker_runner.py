@@ -60,7 +60,8 @@ class DockerUnavailable(RuntimeError):
 def connect():
     """A client of the Docker engine that DOCKER_HOST (default: the local socket) names."""
     try:
-        client = docker.from_env()
+        # Each running container holds a connection while the runner waits on it.
+        client = docker.from_env(max_pool_size=64)
         client.ping()
     except DockerException as exc:
         where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
@@ -205,7 +206,9 @@ class DockerRunner(Runner):
         return dict(
             image=self.image, command=["python", "-m", "grader.runners.execute", f"{IN_CONTAINER['input']}/job.json"],
             user=f"{uid}:{gid}", working_dir=f"{IN_CONTAINER['run']}/output",
-            environment={"PYTHONPATH": GRADER_CODE, "HOME": "/tmp", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
+            # USER: the uid may have no passwd entry in the image, and getpass.getuser() needs a name.
+            environment={"PYTHONPATH": GRADER_CODE, "HOME": "/tmp", "USER": "grader", "MPLBACKEND": "Agg",
+                         "PYTHONUNBUFFERED": "1",
                          "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads},
             labels={RUNNER_LABEL: self.name, OWNER_LABEL: self.owner, JOB_LABEL: job.key},
             network_mode="none", read_only=True, mounts=mounts,
