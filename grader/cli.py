@@ -542,15 +542,19 @@ def image_build(
                                                         "(any Debian/Ubuntu image with python3 and python3-venv)."),
     torch: bool = typer.Option(True, help="--no-torch: leave torch and torchvision out (a small CPU image)."),
     offline: bool = typer.Option(False, help="Download wheels on this machine and build with no network."),
-    python_version: str = typer.Option("3.11", help="--offline: the base image's Python version."),
     dockerfile: Optional[Path] = typer.Option(None, "--file", exists=True, dir_okay=False,
                                               help="Another Dockerfile (default: the project's)."),
+    build_arg: list[str] = typer.Option([], help="NAME=VALUE for an ARG of the Dockerfile, e.g. "
+                                                 "TORCH_PACKAGES='torch==2.9.1 torchvision==0.24.1'; repeatable."),
 ) -> None:
     """Build the image that the docker runner runs notebooks in, from the project's Dockerfile."""
+    if any("=" not in arg for arg in build_arg):
+        err.print("[red]error:[/] --build-arg: expected NAME=VALUE")
+        raise typer.Exit(2)
     try:
-        image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, python_version=python_version,
-                               dockerfile=dockerfile, on_line=lambda line: err.print(escape(line), style="dim",
-                                                                                     highlight=False))
+        image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, dockerfile=dockerfile,
+                               build_args=dict(arg.split("=", 1) for arg in build_arg),
+                               on_line=lambda line: err.print(escape(line), style="dim", highlight=False))
     except (DockerUnavailable, ImageBuildError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None

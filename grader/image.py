@@ -1,8 +1,9 @@
 """`grader image build`: the docker runner's execution image, from the project's Dockerfile.
 
 The build context holds only the Dockerfile and a wheels/ folder. `offline` fills wheels/ on the
-host with pip (for the image's Python) and builds with no network: for engines that reach no
-package index, or none that their containers can use.
+host with pip, for the Python and glibc of the base image (which must be on the engine already),
+and builds with no network: for engines that reach no package index, or none that their
+containers can use.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+from docker.errors import ContainerError, ImageNotFound
 
 from grader.runners.docker_runner import DEFAULT_IMAGE, DockerUnavailable, connect
 
@@ -36,59 +39,85 @@ def dockerfile_defaults(dockerfile: Path) -> dict[str, str]:
     return {m[1]: m[2] if m[2] is not None else m[3] for m in pattern.finditer(dockerfile.read_text(encoding="utf-8"))}
 
 
-def download_wheels(packages: list[str], into: Path, python_version: str) -> None:
-    """Binary wheels of `packages` and their dependencies for CPython `python_version` on Linux."""
+def base_python(client, image: str) -> tuple[str, str]:
+    """The Python version ("3.11") and glibc version ("2.36") of an image on the engine."""
+    probe = "import platform, sys; print('%d.%d' % sys.version_info[:2], platform.libc_ver()[1])"
+    try:
+        answer = client.containers.run(image, ["python3", "-c", probe], network_mode="none", remove=True)
+    except ImageNotFound:
+        raise ImageBuildError(f"an offline build needs its base image on the engine: {image} is not there "
+                              f"(docker load or docker import it first)") from None
+    except ContainerError as exc:
+        raise ImageBuildError(f"{image}: python3 does not run in it ({exc})") from None
+    python, glibc = answer.decode().split()
+    return python, glibc
+
+
+def download_wheels(packages: list[str], into: Path, python: str, glibc: str) -> None:
+    """Binary wheels of `packages` and their dependencies for CPython `python` on Linux with `glibc`."""
     machine = platform.machine()
-    # pip takes only the platform tags it is given: list every glibc from 2.28 (Debian 10 and
-    # newer, Ubuntu 20.04 and newer) down.
-    platforms = [arg for minor in range(28, 4, -1) for arg in ("--platform", f"manylinux_2_{minor}_{machine}")]
+    # pip takes only the platform tags it is given: every glibc the image runs, down to 2.5, and
+    # the legacy names that some wheels carry alone (manylinux2014 is glibc 2.17).
+    major, minor = (int(part) for part in glibc.split(".")[:2])
+    tags = [f"manylinux_{major}_{m}" for m in range(minor, 4, -1)]
+    tags += [legacy for legacy, m in (("manylinux2014", 17), ("manylinux2010", 12), ("manylinux1", 5)) if m <= minor]
+    platforms = [arg for tag in tags for arg in ("--platform", f"{tag}_{machine}")]
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-               "--only-binary=:all:", "--implementation", "cp", "--python-version", python_version,
+               "--only-binary=:all:", "--implementation", "cp", "--python-version", python,
                *platforms, "--dest", str(into), *packages]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise ImageBuildError(f"pip could not download wheels for Python {python_version}: "
+        raise ImageBuildError(f"pip could not download wheels for Python {python} and glibc {glibc}: "
                               f"{(done.stderr or done.stdout).strip()[-2000:]}")
 
 
 def build_image(tag: str = DEFAULT_IMAGE, *, base_image: str | None = None, torch: bool = True,
-                offline: bool = False, python_version: str = "3.11", dockerfile: Path | None = None,
-                on_line: Callable[[str], None] | None = None, client=None) -> str:
-    """Build the execution image and tag it; returns the image id."""
+                offline: bool = False, dockerfile: Path | None = None,
+                build_args: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None,
+                client=None) -> str:
+    """Build the execution image and tag it; returns the image id.
+
+    `build_args` set the Dockerfile's ARGs, e.g. TORCH_PACKAGES="torch==2.9.1 torchvision==0.24.1".
+    """
     dockerfile = dockerfile or project_dockerfile()
     if not dockerfile.is_file():
         raise ImageBuildError(f"{dockerfile}: no Dockerfile there (give one with --file)")
     client = client or connect()
-    defaults = dockerfile_defaults(dockerfile)
-    build_args = {"BASE_IMAGE": base_image} if base_image else {}
+    build_args = dict(build_args or {})
+    if base_image:
+        build_args["BASE_IMAGE"] = base_image
     if not torch:
         build_args["TORCH_PACKAGES"] = ""
+    args = {**dockerfile_defaults(dockerfile), **build_args}
     with tempfile.TemporaryDirectory(prefix="grader-image-") as tmp:
         context = Path(tmp)
         shutil.copyfile(dockerfile, context / "Dockerfile")
         (context / "wheels").mkdir()
         if offline:
-            packages = defaults.get("PACKAGES", "").split() + (defaults.get("TORCH_PACKAGES", "").split() if torch else [])
+            packages = args.get("PACKAGES", "").split() + args.get("TORCH_PACKAGES", "").split()
+            python, glibc = base_python(client, args["BASE_IMAGE"])
             if on_line:
-                on_line(f"downloading wheels for Python {python_version}: {' '.join(packages)}")
-            download_wheels(packages, context / "wheels", python_version)
+                on_line(f"downloading wheels for Python {python}, glibc {glibc}: {' '.join(packages)}")
+            download_wheels(packages, context / "wheels", python, glibc)
             build_args["PIP_OPTIONS"] = "--no-index"
         log: list[str] = []
         image_id = None
-        stream = client.api.build(path=str(context), tag=tag, buildargs=build_args, rm=True, forcerm=True,
-                                  network_mode="none" if offline else None, decode=True)
-        for chunk in stream:
-            if "error" in chunk:
-                tail = "".join(log[-15:])
-                raise ImageBuildError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
-            line = chunk.get("stream", "")
-            if line:
-                log.append(line)
-                if on_line and line.strip():
-                    on_line(line.rstrip())
-            if "aux" in chunk and "ID" in chunk["aux"]:
-                image_id = chunk["aux"]["ID"]
-    client.images.prune(filters={"dangling": True, "label": BUILD_STAGE_LABEL})
+        try:
+            stream = client.api.build(path=str(context), tag=tag, buildargs=build_args, rm=True, forcerm=True,
+                                      network_mode="none" if offline else None, decode=True)
+            for chunk in stream:
+                if "error" in chunk:
+                    tail = "".join(log[-15:])
+                    raise ImageBuildError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
+                line = chunk.get("stream", "")
+                if line:
+                    log.append(line)
+                    if on_line and line.strip():
+                        on_line(line.rstrip())
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+        finally:  # built or not, the build stage's layers are left untagged
+            client.images.prune(filters={"dangling": True, "label": BUILD_STAGE_LABEL})
     if image_id is None:
         image_id = client.images.get(tag).id
     return image_id

@@ -351,6 +351,7 @@ def test_the_dockerfile_lists_the_execution_packages_once():
 def test_a_failing_image_build_says_which_step_failed(engine, tmp_path):
     base = os.environ.get("GRADER_TEST_BASE_IMAGE", "grader-base:bookworm")
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text(f"FROM {base}\nRUN echo preparing && exit 3\n")
+    dockerfile.write_text(f"FROM {base}\nLABEL grader.stage=build\nARG CODE=0\nRUN echo preparing && exit $CODE\n")
     with pytest.raises(ImageBuildError, match="grader-broken:test.*returned a non-zero code: 3"):
-        build_image("grader-broken:test", dockerfile=dockerfile, client=engine)
+        build_image("grader-broken:test", dockerfile=dockerfile, build_args={"CODE": "3"}, client=engine)
+    assert engine.images.list(filters={"dangling": True, "label": "grader.stage=build"}) == []
