@@ -143,7 +143,8 @@ def data_prepare(
 def run_command(
     submissions: Path = typer.Argument(..., help="Folder of submissions/<assignment>/<student>[.ipynb]."),
     course_dir: Optional[Path] = CourseOption,
-    runner: Optional[str] = typer.Option(None, help="Runner name: local, docker or dask (default: the course's)."),
+    runner: Optional[str] = typer.Option(None, help="Runner name: local, docker or dask (default: the course's); "
+                                                    "with --cluster, local or docker runs each job on its worker."),
     cluster: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786): the dask runner."),
     image: Optional[str] = typer.Option(None, help="Docker runner: the execution image (default: the course's)."),
     gpus: Optional[str] = typer.Option(None, help="Docker runner: GPUs to use, 'all', 'none' or '0,1' "

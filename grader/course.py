@@ -25,6 +25,7 @@ IMAGE_LAYOUTS = ("folders", "csv")
 ANCHORS = ("none", "baseline", "reference")
 RUNNERS = ("local", "docker", "dask")
 TRANSFERS = ("shared", "task")  # how a dask job's files reach its worker
+WORKER_RUNNERS = ("local", "docker")  # what runs a dask job on its worker
 
 
 class ConfigError(ValueError):
@@ -187,6 +188,7 @@ class Course:
     cluster: str | None = None  # the Dask scheduler's address, for the dask runner
     transfer: str = "shared"
     docker: DockerSettings = DockerSettings()
+    worker_runner: str = "local"  # the dask runner's jobs, on their workers
 
     @property
     def gradebook_path(self) -> Path:
@@ -213,6 +215,7 @@ def load_course(root: str | Path = ".") -> Course:
     if runner == "dask" and not cluster:
         raise ConfigError(path, "grader.cluster", "a Dask scheduler address for runner = \"dask\"")
     transfer = g.choice("transfer", TRANSFERS, "shared")
+    worker_runner = g.choice("worker_runner", WORKER_RUNNERS, "local")
     jobs = g.positive("jobs", int, 1)
     d = g.table("docker")
     docker = DockerSettings(d.get("image", str, DockerSettings.image),
@@ -229,7 +232,7 @@ def load_course(root: str | Path = ".") -> Course:
     folder = root / "assignments"
     assignments = {p.parent.name: p for p in sorted(folder.glob("*/assignment.toml"))} if folder.is_dir() else {}
     return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy, cluster, transfer,
-                  docker)
+                  docker, worker_runner)
 
 
 def _rounding(t: _Table, default: str = "none") -> Rounding:

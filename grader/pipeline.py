@@ -80,24 +80,31 @@ def new_run_dir(course: Course, assignment: str, student: str) -> Path:
 
 def make_runner(course: Course, runner: str | Runner | None = None, cluster: str | None = None, *,
                 image: str | None = None, gpus: str | None = None, runtime: str | None = None) -> Runner:
-    """The runner asked for, else the course's; a cluster address means the dask runner.
+    """The runner asked for, else the course's.
 
-    `image`, `gpus` and `runtime` override the course's `[grader.docker]` for the docker runner.
+    A cluster address means the dask runner; a runner named beside it (local or docker) is the one
+    that runs each job on its worker. `image`, `gpus` and `runtime` override the course's
+    `[grader.docker]` for the docker runner, here or on the workers.
     """
     if isinstance(runner, Runner):
         return runner
-    name = runner or ("dask" if cluster else course.runner)
+    settings = course.docker
+    docker_options = {"image": image or settings.image, "gpus": gpus if gpus is not None else settings.gpus,
+                      "gpu_slots": settings.gpu_slots, "runtime": runtime or settings.runtime}
+    if cluster and runner != "dask":
+        name, worker_runner = "dask", runner or course.worker_runner
+    else:
+        name, worker_runner = runner or course.runner, course.worker_runner
     if name == "docker":
-        settings = course.docker
-        return get_runner("docker", image=image or settings.image, gpus=gpus if gpus is not None else settings.gpus,
-                          gpu_slots=settings.gpu_slots, runtime=runtime or settings.runtime)
+        return get_runner("docker", **docker_options)
     if name != "dask":
         return get_runner(name)
     address = cluster or course.cluster
     if not address:
         raise ValueError("the dask runner needs the scheduler's address: --cluster tcp://host:8786, "
                          "or cluster = \"...\" under [grader] in course.toml")
-    return get_runner("dask", address=address, transfer=course.transfer)
+    return get_runner("dask", address=address, transfer=course.transfer, worker_runner=worker_runner,
+                      worker_options=docker_options if worker_runner == "docker" else {})
 
 
 def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, cluster: str | None = None,

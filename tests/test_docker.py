@@ -25,6 +25,7 @@ from grader.data import layout
 from grader.gradebook import Gradebook
 from grader.image import ImageBuildError, build_image, dockerfile_defaults, project_dockerfile
 from grader.runners.base import Job
+from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import (OWNER_LABEL, RUNNER_LABEL, DockerRunner, DockerUnavailable, GpuSlots,
                                           connect, owner_id, parse_gpus)
 from notebooks import GOOD, LOAD, WEAK, write_notebook
@@ -355,3 +356,25 @@ def test_a_failing_image_build_says_which_step_failed(engine, tmp_path):
     with pytest.raises(ImageBuildError, match="grader-broken:test.*returned a non-zero code: 3"):
         build_image("grader-broken:test", dockerfile=dockerfile, build_args={"CODE": "3"}, client=engine)
     assert engine.images.list(filters={"dangling": True, "label": "grader.stage=build"}) == []
+
+
+def test_dask_workers_run_their_jobs_in_docker_and_a_missing_image_stops_the_batch(engine, course_dir, tmp_path):
+    from distributed import Client, LocalCluster
+
+    course = load_course(course_dir)
+    for name in ("ana", "bea"):
+        write_notebook(tmp_path / "subs" / "digits" / f"{name}.ipynb", GOOD)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        missing = DaskRunner(client=client, worker_runner="docker", worker_options={"image": "grader-missing:none"})
+        with pytest.raises(ClusterError, match="docker runner cannot start on 1 of 1 workers.*grader-missing:none"):
+            pipeline.run(course, tmp_path / "subs", runner=missing)
+        assert {r["run_id"] for r in latest(course).values()} == {None}  # nothing ran
+        runner = DaskRunner(client=client, worker_runner="docker", worker_options={"image": TEST_IMAGE, "gpus": "none"})
+        report = pipeline.run(course, tmp_path / "subs", runner=runner)
+    assert [row.status for row in report.rows] == ["ok", "ok"]
+    rows = latest(course)
+    assert {r["runner"] for r in rows.values()} == {"dask"}
+    assert all((Path(r["artifacts"]) / "output" / "predictions.csv").is_file() for r in rows.values())
+    assert grader_containers(engine) == [] and engine.containers.list(
+        all=True, filters={"label": f"{RUNNER_LABEL}=docker"}) == []

@@ -1,4 +1,4 @@
-"""The dask runner: each job is a task on a Dask distributed cluster, run there by the local runner.
+"""The dask runner: each job is a task on a Dask distributed cluster, run there by the local or docker runner.
 
 The grader (the Dask client) submits one task per job and alone writes the gradebook, as each
 result comes back. How the notebook, its inputs and its artifacts travel:
@@ -18,6 +18,7 @@ times). A notebook that fails is a result, not a retry.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import shutil
@@ -63,16 +64,30 @@ def _unpack(archive: bytes, target: Path) -> None:
         tar.extractall(target, filter=_artifact_filter)
 
 
-def _run_shared(job: Job, inner: str) -> RunResult:
+@functools.cache
+def _worker_runner(name: str, options: tuple[tuple[str, object], ...]) -> Runner:
+    """One runner per worker process and settings: its tasks share the docker runner's GPU slots."""
     from grader.runners import get_runner
 
-    return get_runner(inner).run(job)
+    return get_runner(name, **dict(options))
 
 
-def _run_shipped(job: Job, inner: str, notebook: bytes, inputs: bytes, inputs_id: str) -> tuple[RunResult, bytes]:
+def _worker_runner_fault(name: str, options: tuple) -> str | None:
+    """On each worker before a batch: why its runner cannot start (no engine, no image), or None."""
+    try:
+        _worker_runner(name, options)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _run_shared(job: Job, inner: str, options: tuple) -> RunResult:
+    return _worker_runner(inner, options).run(job)
+
+
+def _run_shipped(job: Job, inner: str, options: tuple, notebook: bytes, inputs: bytes,
+                 inputs_id: str) -> tuple[RunResult, bytes]:
     """On the worker: unpack the inputs once (cached by hash), run in a scratch folder, pack the artifacts."""
-    from grader.runners import get_runner
-
     cache = Path(tempfile.gettempdir()) / "grader-inputs" / inputs_id
     if not cache.is_dir():
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +103,7 @@ def _run_shipped(job: Job, inner: str, notebook: bytes, inputs: bytes, inputs_id
         local = replace(job, notebook=scratch / job.notebook.name, run_dir=scratch / "run",
                         data_dir=cache / "data", test_dir=cache / "test")
         local.run_dir.mkdir()
-        result = get_runner(inner).run(local)
+        result = _worker_runner(inner, options).run(local)
         return replace(result, run_dir=job.run_dir), _pack({".": local.run_dir})
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -98,12 +113,14 @@ class DaskRunner(Runner):
     name = "dask"
 
     def __init__(self, address: str | None = None, transfer: str = "shared", worker_runner: str = "local",
-                 client=None):
+                 worker_options: dict | None = None, client=None):
+        """`worker_runner` runs each job on its worker ("local" or "docker"), built with `worker_options`."""
         if transfer not in TRANSFERS:
             raise ValueError(f"unknown transfer '{transfer}' (known: {', '.join(TRANSFERS)})")
         from distributed import Client
 
         self.transfer, self.worker_runner = transfer, worker_runner
+        self.worker_options = tuple(sorted((worker_options or {}).items()))
         try:
             self.client = client or Client(address, timeout="20s")
         except OSError as exc:
@@ -116,6 +133,15 @@ class DaskRunner(Runner):
 
     def _resources(self, job: Job) -> dict[str, float] | None:
         return {GPU_RESOURCE: 1} if job.gpu else None
+
+    def _check_workers(self) -> None:
+        """A runner that cannot start on some worker is one error before the batch, not one per job."""
+        faults = self.client.run(_worker_runner_fault, self.worker_runner, self.worker_options)
+        broken = {worker: fault for worker, fault in faults.items() if fault}
+        if broken:
+            worker, fault = next(iter(broken.items()))
+            raise ClusterError(f"the {self.worker_runner} runner cannot start on {len(broken)} of {len(faults)} "
+                               f"workers (e.g. {worker}: {fault})")
 
     def _check_resources(self, jobs: list[Job]) -> None:
         if not any(job.gpu for job in jobs):
@@ -134,21 +160,24 @@ class DaskRunner(Runner):
 
         jobs = list(jobs)
         self._check_resources(jobs)
+        if jobs and self.worker_runner != "local":
+            self._check_workers()
         by_future = {}
         shipped_inputs: dict[tuple[Path, Path], tuple] = {}
         for job in jobs:
             key = f"grader-{job.key}-{uuid.uuid4().hex[:8]}"
             if self.transfer == "shared":
-                future = self.client.submit(_run_shared, job, self.worker_runner, key=key, pure=False,
-                                            resources=self._resources(job))
+                future = self.client.submit(_run_shared, job, self.worker_runner, self.worker_options, key=key,
+                                            pure=False, resources=self._resources(job))
             else:
                 pair = (job.data_dir, job.test_dir)
                 if pair not in shipped_inputs:
                     archive = _pack({"data": job.data_dir, "test": job.test_dir})
                     shipped_inputs[pair] = (self.client.scatter(archive), hashlib.sha256(archive).hexdigest()[:16])
                 inputs, inputs_id = shipped_inputs[pair]
-                future = self.client.submit(_run_shipped, job, self.worker_runner, job.notebook.read_bytes(),
-                                            inputs, inputs_id, key=key, pure=False, resources=self._resources(job))
+                future = self.client.submit(_run_shipped, job, self.worker_runner, self.worker_options,
+                                            job.notebook.read_bytes(), inputs, inputs_id, key=key, pure=False,
+                                            resources=self._resources(job))
             by_future[future] = job
         self._futures = list(by_future)
         try:
