@@ -233,9 +233,11 @@ def test_gvisor_runtime_runs_the_notebook_under_its_own_kernel(engine, course_di
     assert probe["ifaces"] == ["lo"] and probe["found"] == []
 
 
-def test_unknown_runtime_is_a_clear_error(engine):
+def test_unknown_runtime_or_malformed_image_name_is_a_clear_error(engine):
     with pytest.raises(DockerUnavailable, match="runtime 'nope'"):
         DockerRunner(image=TEST_IMAGE, runtime="nope")
+    with pytest.raises(DockerUnavailable, match="the image 'Not An Image'"):
+        DockerRunner(image="Not An Image")
 
 
 # --- Without an engine: what the runner asks the engine for ------------------------------------

@@ -160,6 +160,8 @@ class DockerRunner(Runner):
         except ImageNotFound:
             raise DockerUnavailable(f"the image '{self.image}' is not on this Docker engine: build it with "
                                     f"`grader image build --tag {self.image}`, or name another with --image") from None
+        except DockerException as exc:  # e.g. not a valid image name
+            raise DockerUnavailable(f"the image '{self.image}': {exc}") from None
         if self.runtime:
             known = sorted(self.client.info().get("Runtimes", {}))
             if self.runtime not in known:
