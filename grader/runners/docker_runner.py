@@ -36,11 +36,12 @@ import requests
 from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest, LogConfig, Mount
 
+from grader.course import DockerSettings
 from grader.runners.base import ERROR, OOM, STATUSES, TIMEOUT, Job, Runner, RunResult, now_utc
 from grader.runners.cells import running_cell
 from grader.runners.gpus import gpu_indices
 
-DEFAULT_IMAGE = "grader-exec:latest"
+DEFAULT_IMAGE = DockerSettings.image  # the course's default, named once
 RUNNER_LABEL = "grader.runner"  # on every container this runner starts
 OWNER_LABEL = "grader.owner"  # host:pid:start time of the grader process that started it
 JOB_LABEL = "grader.job"
