@@ -14,12 +14,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
 from docker.errors import ContainerError, ImageNotFound
 
-from grader.runners.docker_runner import DEFAULT_IMAGE, DockerUnavailable, connect
+from grader.runners.docker_runner import DEFAULT_IMAGE, connect
 
 BUILD_STAGE_LABEL = "grader.stage=build"
 
@@ -100,15 +101,14 @@ def build_image(tag: str = DEFAULT_IMAGE, *, base_image: str | None = None, torc
                 on_line(f"downloading wheels for Python {python}, glibc {glibc}: {' '.join(packages)}")
             download_wheels(packages, context / "wheels", python, glibc)
             build_args["PIP_OPTIONS"] = "--no-index"
-        log: list[str] = []
+        log: deque[str] = deque(maxlen=15)  # the lines an error message ends with
         image_id = None
         try:
             stream = client.api.build(path=str(context), tag=tag, buildargs=build_args, rm=True, forcerm=True,
                                       network_mode="none" if offline else None, decode=True)
             for chunk in stream:
                 if "error" in chunk:
-                    tail = "".join(log[-15:])
-                    raise ImageBuildError(f"building {tag} failed: {chunk['error'].strip()}\n{tail}")
+                    raise ImageBuildError(f"building {tag} failed: {chunk['error'].strip()}\n{''.join(log)}")
                 line = chunk.get("stream", "")
                 if line:
                     log.append(line)
@@ -123,4 +123,4 @@ def build_image(tag: str = DEFAULT_IMAGE, *, base_image: str | None = None, torc
     return image_id
 
 
-__all__ = ["ImageBuildError", "DockerUnavailable", "build_image", "dockerfile_defaults", "project_dockerfile"]
+__all__ = ["ImageBuildError", "build_image", "dockerfile_defaults", "project_dockerfile"]

@@ -24,7 +24,7 @@ from grader.course import load_course
 from grader.data import layout
 from grader.gradebook import Gradebook
 from grader.image import ImageBuildError, build_image, dockerfile_defaults, project_dockerfile
-from grader.runners.base import Job
+from grader.runners.base import Job, RunResult
 from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import (OWNER_LABEL, RUNNER_LABEL, DockerRunner, DockerUnavailable, GpuSlots,
                                           connect, owner_id, parse_gpus)
@@ -380,3 +380,34 @@ def test_dask_workers_run_their_jobs_in_docker_and_a_missing_image_stops_the_bat
     assert all((Path(r["artifacts"]) / "output" / "predictions.csv").is_file() for r in rows.values())
     assert grader_containers(engine) == [] and engine.containers.list(
         all=True, filters={"label": f"{RUNNER_LABEL}=docker"}) == []
+
+
+def test_gpu_jobs_run_one_per_slot_at_once_even_with_jobs_1(tmp_path, monkeypatch):
+    runner = DockerRunner(image="x", gpus="0,1", gpu_slots=2, client=StandInClient())
+    together = threading.Barrier(4, timeout=10)  # passes only if all four jobs hold a slot at once
+    taken = []
+
+    def fake_run(job, gpu):
+        taken.append(gpu)
+        together.wait()
+        return RunResult(job.key, "ok", job.run_dir)
+
+    monkeypatch.setattr(runner, "_run", fake_run)
+    jobs = []
+    for i in range(4):
+        (tmp_path / str(i)).mkdir()
+        jobs.append(make_job(tmp_path / str(i), gpu=True))
+    results = list(runner.run_many(jobs, parallel=1))
+    assert [r.status for r in results] == ["ok"] * 4
+    assert sorted(taken) == ["0", "0", "1", "1"]
+
+
+def test_a_forged_or_missing_result_is_an_error_row_not_a_verdict(tmp_path):
+    job = make_job(tmp_path)
+    job.log_path.write_text("x" * 10_000 + "last words")
+    missing = RunResult.read(job, 3, "2026-11-23T00:00:00+00:00", 1.0)
+    assert missing.status == "error" and "exited with code 3" in missing.evalue
+    assert missing.detail.endswith("last words") and len(missing.detail) == 4000
+    job.result_path.write_text(json.dumps({"key": "7", "status": "grade_10", "run_dir": "/grader/run"}))
+    forged = RunResult.read(job, 0, "2026-11-23T00:00:00+00:00", 1.0)
+    assert forged.status == "error" and "unknown status 'grade_10'" in forged.evalue

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from grader.i18n import Translator
+from grader.runners.cells import running_cell
 
 # What a run can end as, before scoring. Scoring adds invalid_predictions.
 OK, FAILED, TIMEOUT, OOM, DEAD_KERNEL = "ok", "failed", "timeout", "oom", "dead_kernel"
@@ -54,6 +55,16 @@ class RunArtifacts:
     @property
     def log_path(self) -> Path:
         return self.run_dir / "run.log"
+
+    @property
+    def result_path(self) -> Path:
+        return self.run_dir / "result.json"
+
+    def log_tail(self, size: int = 4000) -> str:
+        try:
+            return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
+        except OSError:
+            return ""
 
 
 @dataclass
@@ -93,6 +104,37 @@ class RunResult(RunArtifacts):
     def without_results(cls, job: Job, exc: BaseException, status: str = ERROR) -> "RunResult":
         """The result of a job that could not run: a row, never an exception that stops a batch."""
         return cls(job.key, status, job.run_dir, now_utc(), now_utc(), 0.0, **exception_fields(exc))
+
+    @classmethod
+    def stopped(cls, job: Job, status: str, started_at: str, duration: float, cell: int | None = None) -> "RunResult":
+        """A run its runner stopped at a limit: TIMEOUT (wall clock) or OOM (memory)."""
+        wall_clock = status == TIMEOUT
+        return cls(job.key, status, job.run_dir, started_at, now_utc(), duration,
+                   cell=cell or running_cell(job.executed_notebook),
+                   limit=job.time_limit_s if wall_clock else job.memory_mb,
+                   ename="WallClockTimeout" if wall_clock else "MemoryLimit")
+
+    @classmethod
+    def read(cls, job: Job, exit_code: int | None, started_at: str, duration: float) -> "RunResult":
+        """How papermill said the run ended (its result.json), checked: the notebook, which runs as the
+        same user, could have rewritten it. Without a readable one, an error row with the log's tail."""
+        fault = f"the run exited with code {exit_code} without a result"
+        if job.result_path.is_file():
+            try:
+                result = cls.from_json(job.result_path.read_text(encoding="utf-8")[:1 << 20])
+                if result.status not in STATUSES:
+                    raise ValueError(f"unknown status {result.status!r}")
+                fault = ""
+            except (ValueError, TypeError, KeyError) as exc:
+                fault = f"the run left an unreadable result.json ({exc})"
+        if fault:
+            return cls(job.key, ERROR, job.run_dir, started_at, now_utc(), duration, ename="RunnerError",
+                       evalue=fault, detail=job.log_tail())
+        result.key, result.run_dir = job.key, job.run_dir
+        result.started_at, result.duration_s = started_at, duration
+        if result.status == OOM:
+            result.limit = job.memory_mb
+        return result
 
     def message(self, t: Translator) -> str:
         """What went wrong, in the course's language, for the student's feedback."""

@@ -11,7 +11,7 @@ What a notebook sees inside its container:
 - The grader's own code, read-only under /opt/grader: the container runs the same
   `grader.runners.execute` as the local runner, so the image need not change with the grader.
 
-Verdicts come from the engine, not from the notebook: the wall-clock limit is enforced by killing
+Verdicts come from the engine, not from the notebook: the wall-clock limit is enforced by removing
 the container, and the engine's `OOMKilled` means oom. Of what the notebook left in /grader/run,
 the grader takes only regular files and a real folder: a symlink there may point at any host file.
 """
@@ -37,8 +37,7 @@ from docker.errors import DockerException, ImageNotFound, NotFound
 from docker.types import DeviceRequest, LogConfig, Mount
 
 from grader.course import DockerSettings
-from grader.runners.base import ERROR, OOM, STATUSES, TIMEOUT, Job, Runner, RunResult, now_utc
-from grader.runners.cells import running_cell
+from grader.runners.base import OOM, TIMEOUT, Job, Runner, RunResult, now_utc
 from grader.runners.gpus import gpu_indices
 
 DEFAULT_IMAGE = DockerSettings.image  # the course's default, named once
@@ -133,6 +132,14 @@ def owner_alive(owner: str) -> bool:
         return False
 
 
+def _remove(container) -> None:
+    """Remove a container, killing what still runs in it (faster than `kill` under a fork bomb)."""
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+
+
 def _regular_file(path: Path) -> bool:
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)
@@ -174,11 +181,8 @@ class DockerRunner(Runner):
         removed = 0
         for container in self.client.containers.list(all=True, filters={"label": RUNNER_LABEL}):
             if not owner_alive(container.labels.get(OWNER_LABEL, "")):
-                try:
-                    container.remove(force=True)
-                    removed += 1
-                except NotFound:
-                    pass
+                _remove(container)
+                removed += 1
         return removed
 
     def run_many(self, jobs: Iterable[Job], parallel: int = 1) -> Iterator[RunResult]:
@@ -262,22 +266,16 @@ class DockerRunner(Runner):
                 oom_killed = container.attrs["State"].get("OOMKilled", False)
             job.log_path.write_bytes(container.logs(stdout=True, stderr=True))
         finally:
-            # Removing kills what still runs, and faster than `kill` under a fork bomb.
-            try:
-                container.remove(force=True)
-            except NotFound:
-                pass
+            _remove(container)
             duration = time.monotonic() - start
             with self._lock:
                 self._live.pop(container.id, None)
         self._collect(job)
         if timed_out:
-            return RunResult(job.key, TIMEOUT, job.run_dir, started_at, now_utc(), duration, limit=job.time_limit_s,
-                             cell=running_cell(job.executed_notebook), ename="WallClockTimeout")
-        result = self._result(job, exit_code, started_at, duration)
+            return RunResult.stopped(job, TIMEOUT, started_at, duration)
+        result = RunResult.read(job, exit_code, started_at, duration)
         if oom_killed:  # whichever process the kernel chose: often the Jupyter kernel, papermill saw it die
-            return RunResult(job.key, OOM, job.run_dir, started_at, now_utc(), duration, limit=job.memory_mb,
-                             cell=result.cell or running_cell(job.executed_notebook), ename="MemoryLimit")
+            return RunResult.stopped(job, OOM, started_at, duration, cell=result.cell)
         return result
 
     def _collect(self, job: Job) -> None:
@@ -288,39 +286,14 @@ class DockerRunner(Runner):
             os.replace(output, job.output_dir)
         else:
             job.output_dir.mkdir(exist_ok=True)
-        for name, target in (("executed.ipynb", job.executed_notebook), ("result.json", job.run_dir / "result.json")):
+        for name, target in (("executed.ipynb", job.executed_notebook), ("result.json", job.result_path)):
             if _regular_file(sandbox / name):
                 os.replace(sandbox / name, target)
         shutil.rmtree(sandbox, ignore_errors=True)  # rmtree removes links without following them
-
-    def _result(self, job: Job, exit_code: int, started_at: str, duration: float) -> RunResult:
-        """How papermill said the run ended, checked: the notebook could have rewritten result.json."""
-        result_file = job.run_dir / "result.json"
-        fault = None
-        if result_file.is_file():
-            try:
-                result = RunResult.from_json(result_file.read_text(encoding="utf-8")[:1 << 20])
-                if result.status not in STATUSES:
-                    raise ValueError(f"unknown status {result.status!r}")
-            except (ValueError, TypeError, KeyError) as exc:
-                fault = f"the container left an unreadable result.json ({exc})"
-        else:
-            fault = f"the container exited with code {exit_code} without a result"
-        if fault:
-            return RunResult(job.key, ERROR, job.run_dir, started_at, now_utc(), duration, ename="RunnerError",
-                             evalue=fault, detail=job.log_path.read_bytes()[-4000:].decode("utf-8", "replace"))
-        result.key, result.run_dir = job.key, job.run_dir
-        result.started_at, result.duration_s = started_at, duration
-        if result.status == OOM:
-            result.limit = job.memory_mb
-        return result
 
     def close(self) -> None:
         """Kill the batch's containers still running (the batch was interrupted)."""
         with self._lock:
             live = list(self._live.values())
         for container in live:
-            try:
-                container.remove(force=True)
-            except NotFound:
-                pass
+            _remove(container)

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from grader.runners.base import ERROR, OOM, TIMEOUT, Job, Runner, RunResult, now_utc
-from grader.runners.cells import running_cell
+from grader.runners.base import OOM, TIMEOUT, Job, Runner, RunResult, now_utc
 from grader.runners.gpus import gpu_visible
 
 LOG_HEAD_BYTES = 1024 * 1024
@@ -122,23 +121,10 @@ class LocalRunner(Runner):
             log.join(timeout=10)
         duration = time.monotonic() - start
         if verdict is not None:
-            status, limit = verdict
-            return RunResult(job.key, status, job.run_dir, started_at, now_utc(), duration,
-                             cell=running_cell(job.executed_notebook), limit=limit,
-                             ename="WallClockTimeout" if status == TIMEOUT else "MemoryLimit")
-        result_file = job.run_dir / "result.json"
-        if not result_file.is_file():
-            return RunResult(job.key, ERROR, job.run_dir, started_at, now_utc(), duration,
-                             ename="RunnerError",
-                             evalue=f"the papermill process exited with code {proc.returncode} without a result",
-                             detail=_tail(job.log_path))
-        result = RunResult.from_json(result_file.read_text(encoding="utf-8"))
-        result.started_at, result.duration_s = started_at, duration
-        if result.status == OOM:
-            result.limit = job.memory_mb
-        return result
+            return RunResult.stopped(job, verdict, started_at, duration)
+        return RunResult.read(job, proc.returncode, started_at, duration)
 
-    def _watch(self, proc: subprocess.Popen, job: Job, start: float) -> tuple[str, float] | None:
+    def _watch(self, proc: subprocess.Popen, job: Job, start: float) -> str | None:
         """Wait for the child; kill its whole tree at the wall-clock or memory limit."""
         ps = psutil.Process(proc.pid)
         family: list[psutil.Process] = [ps]
@@ -146,10 +132,10 @@ class LocalRunner(Runner):
             family = process_tree(ps) or family
             if time.monotonic() - start > job.time_limit_s:
                 kill_all(family)
-                return TIMEOUT, job.time_limit_s
+                return TIMEOUT
             if rss_mb(family) > job.memory_mb:
                 kill_all(family)
-                return OOM, job.memory_mb
+                return OOM
             time.sleep(POLL_S)
         kill_all(family[1:])  # a kernel left behind by a child that crashed
         return None
@@ -172,11 +158,3 @@ class LocalRunner(Runner):
                 kill_all(process_tree(psutil.Process(proc.pid)))
             except psutil.NoSuchProcess:
                 pass
-
-
-def _tail(path: Path, size: int = 4000) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return ""
-    return data[-size:].decode("utf-8", "replace")
