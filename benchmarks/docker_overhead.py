@@ -14,37 +14,19 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+from runs import digits_batch, timed_run
 
-from conftest import make_course  # noqa: E402
-from notebooks import GOOD, write_notebook  # noqa: E402
-
-from grader.course import load_course  # noqa: E402
-from grader.data import layout, prepare  # noqa: E402
-from grader.pipeline import make_job  # noqa: E402
-from grader.runners import Runner  # noqa: E402
-from grader.runners.docker_runner import DockerRunner  # noqa: E402
-from grader.runners.local import LocalRunner  # noqa: E402
+from grader.runners import Runner
+from grader.runners.docker_runner import DockerRunner
+from grader.runners.local import LocalRunner
 
 
 def durations(runner: Runner, notebooks: list[Path], work: Path, assignment, data) -> list[float]:
-    times = []
-    for i, notebook in enumerate(notebooks):
-        run_dir = work / runner.name / f"{i:02d}"
-        run_dir.mkdir(parents=True)
-        job = make_job(assignment, data, str(i), notebook, run_dir, smoke=False, time_limit=120)
-        start = time.perf_counter()
-        result = runner.run(job)
-        times.append(time.perf_counter() - start)
-        if result.status != "ok":
-            raise SystemExit(f"{runner.name} runner: {notebook.name} ended {result.status}: {result.evalue}")
-    return times
+    return [timed_run(runner, notebook, work / runner.name / f"{i:02d}", assignment, data)
+            for i, notebook in enumerate(notebooks)]
 
 
 def main() -> None:
@@ -54,11 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="grader-bench-docker-"))
     try:
-        course = load_course(make_course(work / "course"))
-        assignment = course.assignment("digits")
-        prepare(course, assignment)
-        data = layout(course, assignment)
-        notebooks = [write_notebook(work / "subs" / f"student{i:02d}.ipynb", GOOD) for i in range(args.notebooks)]
+        assignment, data, notebooks = digits_batch(work, args.notebooks)
         docker = DockerRunner(image=args.image, gpus="none")
         durations(docker, notebooks[:1], work / "warm-up", assignment, data)  # image layers into the page cache
         local = durations(LocalRunner(), notebooks, work, assignment, data)

@@ -54,7 +54,8 @@ def main() -> None:
         papermill = sum(timed([str(BIN / "papermill"), str(nb), str(out / nb.name), "-k", "python3",
                                "-p", "data_dir", str(data.data_dir), "-p", "test_dir", str(data.test_dir),
                                "-p", "output_dir", str(out), "--cwd", str(out)]) for nb in notebooks)
-        grader = [str(BIN / "grader"), "run", str(subs.parent), "--course", str(root), "--force", "--format", "json"]
+        grader = [str(BIN / "grader"), "run", str(subs.parent), "--course", str(root), "--force", "--format", "json",
+                  "--unsandboxed"]  # papermill runs unsandboxed too: the same work on both sides
         jobs1 = timed([*grader, "--jobs", "1"])
         jobs2 = timed([*grader, "--jobs", "2"])
     finally:

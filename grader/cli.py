@@ -31,9 +31,12 @@ from grader.leaderboard import publish
 from grader.leaderboard.ranking import NicknameError, set_nickname
 from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
 from grader.reference import run_references
+from grader.runners.bwrap_runner import SandboxUnavailable
 from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import DEFAULT_IMAGE, DockerUnavailable
 from grader.report import UnknownStudent, report
+from grader.screening import flags_text
+from grader.secret import SecretError, load_secret, secret_path
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -115,17 +118,28 @@ def data_prepare(
     from_path: Optional[Path] = typer.Option(None, "--from", help="Import a local copy instead of downloading."),
     verify: bool = typer.Option(True, help="--no-verify: accept a copy that is not byte-identical to the "
                                 "official files (e.g. re-compressed); the manifest says so."),
+    hidden_from: Optional[Path] = typer.Option(None, "--hidden-from", help="A private hidden test set (class "
+                                               "folders, .npz or .txt) instead of the source's public one."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
-    """Build the public data, the hidden test inputs and the private labels, deterministically."""
+    """Build the public data, the hidden test inputs and the private labels, deterministically.
+
+    The hidden split derives from the assignment's seed and the course secret (<workdir>/secret,
+    made by the first prepare, or $GRADER_SECRET): the same secret gives the same data.
+    """
     course = _course(course_dir)
     try:
+        new_secret = load_secret(course.workdir) is None
         a = course.assignment(assignment)
         with console.status(f"preparing {assignment} from {from_path or 'the official download'}"):
-            manifest = prepare(course, a, from_path, verify=verify)
-    except (ConfigError, DataError) as exc:
+            manifest = prepare(course, a, from_path, verify=verify, hidden_from=hidden_from)
+    except (ConfigError, DataError, SecretError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
+    if new_secret:
+        err.print(f"[yellow]new course secret:[/] {secret_path(course.workdir)} (mode 0600). The hidden splits "
+                  "derive from it: keep it, and copy it (or set $GRADER_SECRET) to prepare the same data on another "
+                  "machine. Never commit or publish it.", highlight=False)
     counts = manifest["counts"]
     where = layout(course, a)
     if a.task == "next_character":
@@ -137,14 +151,21 @@ def data_prepare(
                       f"hidden test {counts['test']} ({counts['test_public']} public / "
                       f"{counts['test_private']} private)")
     console.print(f"  data_dir  {where.data_dir}\n  test_dir  {where.test_dir}\n  labels    {where.labels} (hidden)")
+    if manifest["hidden"]["public"]:
+        console.print(f"  [yellow]the hidden test inputs come from a public source[/] ({manifest['hidden']['origin']}): "
+                      "their labels can be looked up; a private set (--hidden-from, or \\[dataset] hidden_from) "
+                      "cannot", highlight=False)
+    else:
+        console.print(f"  hidden test set: private ({manifest['hidden']['origin']})", highlight=False)
 
 
 @app.command("run")
 def run_command(
     submissions: Path = typer.Argument(..., help="Folder of submissions/<assignment>/<student>[.ipynb]."),
     course_dir: Optional[Path] = CourseOption,
-    runner: Optional[str] = typer.Option(None, help="Runner name: local, docker or dask (default: the course's); "
-                                                    "with --cluster, local or docker runs each job on its worker."),
+    runner: Optional[str] = typer.Option(None, help="Runner name: auto, bwrap, docker, local or dask (default: the "
+                                                    "course's; auto: docker if it can, else bwrap); with --cluster, "
+                                                    "bwrap, docker or local runs each job on its worker."),
     cluster: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786): the dask runner."),
     image: Optional[str] = typer.Option(None, help="Docker runner: the execution image (default: the course's)."),
     gpus: Optional[str] = typer.Option(None, help="Docker runner: GPUs to use, 'all', 'none' or '0,1' "
@@ -155,13 +176,19 @@ def run_command(
     timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, for this run only."),
     force: bool = typer.Option(False, help="Run again submissions already graded under this version."),
     student: Optional[str] = typer.Option(None, help="Regrade only this student."),
+    unsandboxed: bool = typer.Option(False, "--unsandboxed", help="Run the hand-ins with the local runner, on this "
+                                     "machine as your user, with no sandbox: only for notebooks you trust."),
     fmt: Format = FormatOption,
 ) -> None:
-    """Run, score and grade every submission not graded yet; each result is saved as it ends."""
+    """Run, score and grade every submission not graded yet; each result is saved as it ends.
+
+    Hand-ins run in a sandbox (docker or bubblewrap); without one, the command refuses to start.
+    """
     course = _course(course_dir)
     try:
-        chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime)
-    except (ClusterError, DockerUnavailable, ValueError) as exc:
+        chosen = pipeline.make_runner(course, "local" if unsandboxed and not (runner or cluster) else runner,
+                                      cluster, image=image, gpus=gpus, runtime=runtime)
+    except (ClusterError, DockerUnavailable, SandboxUnavailable, pipeline.SandboxRequired, ValueError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
     if isinstance(chosen, DaskRunner):
@@ -172,17 +199,20 @@ def run_command(
         try:
             report = pipeline.run(
                 course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force, student=student,
-                on_start=lambda n: progress.update(task, total=n),
+                unsandboxed=unsandboxed, on_start=lambda n: progress.update(task, total=n),
                 on_result=lambda row: progress.update(task, advance=1,
                                                       description=f"{row.assignment}/{row.student}: {row.status}"))
-        except (ConfigError, ClusterError, FileNotFoundError, ValueError) as exc:
+        except (ConfigError, ClusterError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(2) from None
     for warning in report.warnings:
         err.print(f"[yellow]warning:[/] {escape(warning)}")
-    rows = [vars(r) for r in report.rows]
-    _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message"], fmt,
-          title=f"{len(rows)} graded, {report.skipped} already graded")
+    rows = [vars(r) | {"flags": flags_text(r.flags)} for r in report.rows]
+    _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"], fmt,
+          title=f"{len(rows)} graded, {report.skipped} already graded ({chosen.name} runner)")
+    if report.stopped:
+        err.print(f"[red]error:[/] the batch stopped: {escape(report.stopped)}")
+        raise typer.Exit(1)
     if any(w.startswith("assignment ") for w in report.warnings):
         raise typer.Exit(1)
 
@@ -197,7 +227,9 @@ def status_command(
     course = _course(course_dir)
     with Gradebook(course.gradebook_path) as book:
         rows = book.latest(assignment=assignment)
-    columns = ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message"]
+    if fmt is not Format.json:
+        rows = [r | {"flags": flags_text(r["flags"])} for r in rows]
+    columns = ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"]
     if fmt is not Format.table:
         columns[4:4] = ["primary_metric", "submitted_at", "finished_at", "artifacts"]
     _emit(rows, columns, fmt, title=f"{course.name}: {len(rows)} submissions")
@@ -217,7 +249,7 @@ def show_command(
         err.print(f"[red]error:[/] no submissions from '{escape(student)}' in {course.gradebook_path}")
         raise typer.Exit(1)
     if fmt is not Format.table:
-        flat = [{k: v for k, v in r.items() if k != "scores"} | {
+        flat = [{k: v for k, v in r.items() if k != "scores"} | {"flags": flags_text(r["flags"])} | {
             f"{split}_{metric}": value for split, metrics in r["scores"].items() for metric, value in metrics.items()}
             for r in runs] if fmt is Format.csv else runs
         columns = list(dict.fromkeys(k for row in flat for k in row))
@@ -230,6 +262,8 @@ def show_command(
                       f"grade      {_cell(r['grade'])}\nartifacts  {r['artifacts']}")
         if r["message"]:
             console.print(f"[red]{escape(r['message'])}[/]")
+        for flag in r["flags"]:
+            console.print(f"[yellow]flag[/]       {escape(flags_text([flag]))}", highlight=False)
         if r.get("sample"):
             console.print("sample     " + r["sample"][:500].replace("\n", "\n           "), markup=False)
         if r["scores"]:

@@ -23,9 +23,10 @@ METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5", "bits_per_char")
 IMAGE_LAYOUTS = ("folders", "csv")
 # What a grade scale may be relative to: the score of the assignment's baseline or reference run.
 ANCHORS = ("none", "baseline", "reference")
-RUNNERS = ("local", "docker", "dask")
+# auto: docker when its engine and image are there, else bubblewrap, else refuse to grade hand-ins.
+RUNNERS = ("auto", "bwrap", "docker", "local", "dask")
 TRANSFERS = ("shared", "task")  # how a dask job's files reach its worker
-WORKER_RUNNERS = ("local", "docker")  # what runs a dask job on its worker
+WORKER_RUNNERS = ("bwrap", "docker", "local")  # what runs a dask job on its worker
 
 
 class ConfigError(ValueError):
@@ -131,6 +132,22 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class ScreeningLimits:
+    """`[screening]`: what a hand-in may carry before it runs, past which its run is flagged.
+
+    The defaults are far above what an honest notebook of these practicals holds (its longest
+    literal is a path or a list of class names) and far below what carried labels need (the 10,000
+    MNIST test labels are 10,000 list items, or about 10 KB even compressed).
+    """
+
+    cell_chars: int = 50_000  # the source of one code cell
+    string_chars: int = 2_000  # one string or bytes literal (base64, hex, compressed blobs)
+    literal_items: int = 500  # one literal list, tuple, set or dict of constants
+    total_literal_chars: int = 20_000  # every string literal of the notebook together
+    markdown_chars: int = 50_000  # one markdown or raw cell: the run can read its own notebook
+
+
+@dataclass(frozen=True)
 class Assignment:
     name: str
     path: Path  # the assignment folder
@@ -158,6 +175,8 @@ class Assignment:
     relative_to: str = "none"  # the grade scale's metric is the score minus this run's score
     reference_notebook: Path | None = None
     baseline_notebook: Path | None = None
+    hidden_from: Path | None = None  # a private hidden test set, instead of the source's public one
+    screening: ScreeningLimits = ScreeningLimits()
 
     @property
     def readme(self) -> Path:
@@ -181,14 +200,14 @@ class Course:
     language: str
     timezone: str
     workdir: Path
-    runner: str
+    runner: str  # auto | bwrap | docker | local | dask
     jobs: int
     assignments: dict[str, Path] = field(default_factory=dict)
     policy: Policy = Policy()
     cluster: str | None = None  # the Dask scheduler's address, for the dask runner
     transfer: str = "shared"
     docker: DockerSettings = DockerSettings()
-    worker_runner: str = "local"  # the dask runner's jobs, on their workers
+    worker_runner: str = "bwrap"  # the dask runner's jobs, on their workers
 
     @property
     def gradebook_path(self) -> Path:
@@ -211,11 +230,11 @@ def load_course(root: str | Path = ".") -> Course:
     g = t.table("grader")
     workdir = root / g.get("workdir", str, ".grader")
     cluster = g.get("cluster", str, None, expected="a Dask scheduler address like tcp://host:8786")
-    runner = g.choice("runner", RUNNERS, "dask" if cluster else "local")
+    runner = g.choice("runner", RUNNERS, "dask" if cluster else "auto")
     if runner == "dask" and not cluster:
         raise ConfigError(path, "grader.cluster", "a Dask scheduler address for runner = \"dask\"")
     transfer = g.choice("transfer", TRANSFERS, "shared")
-    worker_runner = g.choice("worker_runner", WORKER_RUNNERS, "local")
+    worker_runner = g.choice("worker_runner", WORKER_RUNNERS, "bwrap")
     jobs = g.positive("jobs", int, 1)
     d = g.table("docker")
     docker = DockerSettings(d.get("image", str, DockerSettings.image),
@@ -309,6 +328,8 @@ def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
     image_layout = d.choice("layout", IMAGE_LAYOUTS, "folders")
     context = d.positive("context", int, 128)
     classes = d.get("classes", list, None, expected="a list of class names")
+    hidden_from = d.get("hidden_from", str, None, expected="a path (relative to the course folder) to the "
+                        "private hidden test set")
     if classes is not None and (len(classes) < 2 or not all(isinstance(c, str) for c in classes)
                                 or len(set(classes)) != len(classes)):
         raise ConfigError(path, "dataset.classes", "a list of at least two distinct class names", classes)
@@ -361,13 +382,18 @@ def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
         shm_mb=r.positive("shm_mb", int, 1024),
     )
     r.reject_unknown()
+    sc = t.table("screening")
+    screening = ScreeningLimits(**{key: sc.positive(key, int, default)
+                                   for key, default in vars(ScreeningLimits()).items()})
+    sc.reject_unknown()
     t.reject_unknown()
     return Assignment(name, path.parent, title, task, dataset, seed, float(validation_fraction),
                       float(public_fraction), metrics, primary, scale, deadline, time_limit_s,
                       cell_timeout_s, resources, hashlib.sha256(raw).hexdigest(), late,
                       None if baseline is None else float(baseline), None if reference is None else float(reference),
                       float(test_fraction), image_layout, context, tuple(classes) if classes else None,
-                      relative_to, reference_notebook, baseline_notebook)
+                      relative_to, reference_notebook, baseline_notebook,
+                      course_root / hidden_from if hidden_from else None, screening)
 
 
 def _grade_scale(path: Path, points: list) -> GradeScale:

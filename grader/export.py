@@ -14,6 +14,7 @@ from typing import Callable
 from grader.course import Course
 from grader.grades import PENDING, CourseGrades, StudentGrades, feedback, number
 from grader.i18n import translator
+from grader.screening import flags_text
 
 # Moodle's own export headers for the fields its import can match users by.
 IDENTIFIERS = {"id_number": "ID number", "email": "Email address"}
@@ -87,7 +88,7 @@ def moodle_csv(grades: CourseGrades, course: Course, identifier: str) -> Export:
 
 def component_columns(assignment: str) -> list[str]:
     return [f"{assignment}_{c}" for c in ("state", "status", "score", "scale_grade", "submitted_at",
-                                          "late_days", "penalty", "grade", "counted")]
+                                          "late_days", "penalty", "grade", "counted", "flags")]
 
 
 def component_values(s: StudentGrades, assignment: str) -> list[str]:
@@ -96,7 +97,7 @@ def component_values(s: StudentGrades, assignment: str) -> list[str]:
     return [c.state, chosen.status or "" if chosen else "", number(chosen.primary_score) if chosen else "",
             number(chosen.grade) if chosen else "", chosen.submitted_at.isoformat() if chosen else "",
             str(chosen.lateness.days) if chosen else "", number(chosen.lateness.penalty) if chosen else "",
-            number(c.grade), "yes" if c.counted else "no"]
+            number(c.grade), "yes" if c.counted else "no", flags_text(chosen.flags) if chosen else ""]
 
 
 @register("csv")

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS runs (
     {OUTCOME},
     cell INTEGER,
     detail TEXT NOT NULL DEFAULT '',
-    sample TEXT  -- the start of a text-generation notebook's sample.txt
+    sample TEXT,  -- the start of a text-generation notebook's sample.txt
+    flags TEXT NOT NULL DEFAULT '[]'  -- JSON: what the screening found before the run (grader.screening)
 );
 CREATE INDEX IF NOT EXISTS runs_by_submission ON runs (submission_id, assignment_version);
 -- The roster: who a student is outside the grader (Moodle's participant id, ID number, email).
@@ -95,9 +96,12 @@ class Gradebook:
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives power loss too
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
-        # Gradebooks made before runs.sample existed gain it in place.
-        if "sample" not in {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}:
+        # Gradebooks made before runs.sample or runs.flags existed gain them in place.
+        columns = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
+        if "sample" not in columns:
             self.db.execute("ALTER TABLE runs ADD COLUMN sample TEXT")
+        if "flags" not in columns:
+            self.db.execute("ALTER TABLE runs ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
 
     def close(self) -> None:
         self.db.close()
@@ -145,6 +149,7 @@ class Gradebook:
     def record(self, submission_id: int, version: str, runner: str, row: dict[str, Any],
                scores: dict[str, dict[str, float | None]]) -> int:
         """Store one finished run and its scores in a single transaction."""
+        row = row | {"flags": json.dumps(row.get("flags", []))}
         columns = ["submission_id", "assignment_version", "runner", *row]
         values = [submission_id, version, runner, *row.values()]
         with closing(self.db.cursor()) as cur:
@@ -190,11 +195,12 @@ class Gradebook:
         rows = self.db.execute(f"""
             SELECT s.id AS submission_id, s.assignment, s.student, s.path, s.sha256, s.submitted_at,
                    r.id AS run_id, r.status, r.message, r.cell, r.primary_metric, r.primary_score,
-                   r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner, r.sample
+                   r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner, r.sample,
+                   r.flags
             FROM submissions s
             LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id)
             {where} ORDER BY s.assignment, s.student, s.submitted_at, s.id""", params).fetchall()
-        return [dict(r) for r in rows]
+        return [_decoded(dict(r)) for r in rows]
 
     def runs(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
         """Every run, with its scores, oldest first."""
@@ -203,10 +209,17 @@ class Gradebook:
             SELECT s.assignment, s.student, s.path, s.sha256, s.submitted_at, r.*
             FROM runs r JOIN submissions s ON s.id = r.submission_id {where} ORDER BY r.id""", params)]
         for row in rows:
+            _decoded(row)
             row["scores"] = {}
             for score in self.db.execute("SELECT split, metric, value FROM scores WHERE run_id=?", (row["id"],)):
                 row["scores"].setdefault(score["split"], {})[score["metric"]] = score["value"]
         return rows
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    """A run row with its flags as a list of dicts (grader.screening.Flag); none for a submission not run yet."""
+    row["flags"] = json.loads(row.get("flags") or "[]")
+    return row
 
 
 def _where(equal: dict[str, Any], *conditions: str) -> tuple[str, tuple]:

@@ -34,6 +34,7 @@ class Attempt:
     artifacts: str | None
     lateness: Lateness
     sample: str | None = None  # text-generation: the start of the generated text
+    flags: list[dict] = field(default_factory=list)  # the screening's, for the instructor (never published)
 
     @property
     def pending(self) -> bool:
@@ -90,7 +91,7 @@ class StudentGrades:
             return {"submission_id": x.submission_id, "submitted_at": x.submitted_at.isoformat(),
                     "status": x.status, "score": x.primary_score, "scale_grade": x.grade, "grade": x.worth,
                     "late_days": x.lateness.days, "penalty": x.lateness.penalty,
-                    "rejected": x.lateness.rejected, "message": x.message}
+                    "rejected": x.lateness.rejected, "message": x.message, "flags": x.flags}
         return {
             "student": self.student, "participant": self.participant, "id_number": self.id_number,
             "email": self.email, "final": self.final, "final_unrounded": self.final_unrounded,
@@ -143,7 +144,7 @@ def compute(course: Course, book: Gradebook) -> CourseGrades:
             rule = late_rules.get(a, policy.late)
             tried = [Attempt(r["submission_id"], parse_when(r["submitted_at"]), r["status"], r["grade"],
                              r["primary_metric"], r["primary_score"], r["message"] or "", r["artifacts"],
-                             rule.judge(parse_when(r["submitted_at"]), deadline), r["sample"])
+                             rule.judge(parse_when(r["submitted_at"]), deadline), r["sample"], r["flags"])
                      for r in attempts.get((student, a), [])]
             components[a] = _component(a, tried, policy, deadline)
         group_results = [_group(g, components) for g in groups]

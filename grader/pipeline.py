@@ -18,11 +18,17 @@ from typing import Callable
 from grader.assess import Assessment, assess
 from grader.course import Assignment, Course
 from grader.data import DataError, DataLayout, layout
+from grader.data.integrity import DataChanged, DataGuard
 from grader.gradebook import Gradebook
 from grader.i18n import translator
 from grader.runners import Job, Runner, RunResult, get_runner
-from grader.runners.base import INVALID_NOTEBOOK, INVALID_SUBMISSION, now_utc
+from grader.runners.base import ERROR, INVALID_NOTEBOOK, INVALID_SUBMISSION, now_utc
+from grader.screening import Flag, screen
 from grader.submissions import InvalidNotebook, Submission, discover, load_notebook
+
+
+class SandboxRequired(RuntimeError):
+    """Student hand-ins would run unsandboxed, and the instructor did not say so."""
 
 
 @dataclass
@@ -34,6 +40,7 @@ class RowReport:
     primary_score: float | None
     grade: float | None
     duration_s: float
+    flags: list[dict] = field(default_factory=list)  # the screening's (grader.screening.Flag)
 
 
 @dataclass
@@ -41,6 +48,7 @@ class BatchReport:
     rows: list[RowReport] = field(default_factory=list)
     skipped: int = 0  # already graded under this assignment version
     warnings: list[str] = field(default_factory=list)
+    stopped: str = ""  # why the batch stopped before its end (the prepared data changed)
 
 
 @dataclass
@@ -49,6 +57,7 @@ class _Context:
     data: DataLayout
     version: str
     anchor: float | None  # the score a relative grade scale subtracts
+    guard: DataGuard
 
 
 @dataclass
@@ -56,6 +65,7 @@ class _Pending:
     submission: Submission
     submission_id: int
     context: _Context
+    flags: list[Flag] = field(default_factory=list)  # what the screening found before the run
 
 
 def assignment_version(assignment: Assignment, data: DataLayout, anchor: float | None = None) -> str:
@@ -78,12 +88,20 @@ def new_run_dir(course: Course, assignment: str, student: str) -> Path:
     return path
 
 
+UNSANDBOXED_HELP = ("install bubblewrap (Debian: apt-get install bubblewrap) or a Docker engine with the "
+                    "execution image (`grader image build`); or, to run the hand-ins on this machine as your "
+                    "own user with access to everything you can read, type --unsandboxed")
+
+
 def make_runner(course: Course, runner: str | Runner | None = None, cluster: str | None = None, *,
-                image: str | None = None, gpus: str | None = None, runtime: str | None = None) -> Runner:
+                image: str | None = None, gpus: str | None = None, runtime: str | None = None,
+                trusted: bool = False) -> Runner:
     """The runner asked for, else the course's.
 
-    A cluster address means the dask runner; a runner named beside it (local or docker) is the one
-    that runs each job on its worker. `image`, `gpus` and `runtime` override the course's
+    `auto` (the default) takes the docker runner when its engine answers and has the image, else the
+    bwrap runner; with neither, trusted notebooks (references) run locally and hand-ins are refused.
+    A cluster address means the dask runner; a runner named beside it (bwrap, docker or local) is the
+    one that runs each job on its worker. `image`, `gpus` and `runtime` override the course's
     `[grader.docker]` for the docker runner, here or on the workers.
     """
     if isinstance(runner, Runner):
@@ -95,6 +113,8 @@ def make_runner(course: Course, runner: str | Runner | None = None, cluster: str
         name, worker_runner = "dask", runner or course.worker_runner
     else:
         name, worker_runner = runner or course.runner, course.worker_runner
+    if name == "auto":
+        return _any_sandbox(docker_options, trusted)
     if name == "docker":
         return get_runner("docker", **docker_options)
     if name != "dask":
@@ -107,18 +127,43 @@ def make_runner(course: Course, runner: str | Runner | None = None, cluster: str
                       worker_options=docker_options if worker_runner == "docker" else {})
 
 
+def _any_sandbox(docker_options: dict, trusted: bool) -> Runner:
+    """The docker runner if it can start, else the bwrap runner; else local for trusted work only."""
+    from grader.runners.bwrap_runner import SandboxUnavailable
+    from grader.runners.docker_runner import DockerUnavailable
+
+    faults = []
+    for name, options in (("docker", docker_options), ("bwrap", {})):
+        try:
+            return get_runner(name, **options)
+        except (DockerUnavailable, SandboxUnavailable) as exc:
+            faults.append(f"{name}: {exc}")
+    if trusted:
+        return get_runner("local")
+    raise SandboxRequired("no sandbox to run student hand-ins in (" + "; ".join(faults) + "). " +
+                          UNSANDBOXED_HELP[0].upper() + UNSANDBOXED_HELP[1:])
+
+
 def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, cluster: str | None = None,
         jobs: int | None = None, timeout: float | None = None, force: bool = False, student: str | None = None,
-        on_start: Callable[[int], None] | None = None,
+        unsandboxed: bool = False, on_start: Callable[[int], None] | None = None,
         on_result: Callable[[RowReport], None] | None = None) -> BatchReport:
-    """Grade every submission under `submissions_dir` that is not graded yet under its version."""
+    """Grade every submission under `submissions_dir` that is not graded yet under its version.
+
+    Hand-ins run in a sandbox; `unsandboxed=True` (the CLI's --unsandboxed) runs them with the local
+    runner instead, and is the only way to. The prepared data is checked against its manifest before
+    the batch and before each run is scored: a change stops the batch (`report.stopped`), and the
+    runs it touched are left to the next batch.
+    """
     t = translator(course.language)
     report = BatchReport()
     submissions, report.warnings = discover(submissions_dir, set(course.assignments))
     if student:
         student = unicodedata.normalize("NFC", student)
         submissions = [s for s in submissions if s.student == student]
-    runner = make_runner(course, runner, cluster)
+    runner = make_runner(course, "local" if unsandboxed and runner is None and not cluster else runner, cluster)
+    if not (runner.sandboxed or unsandboxed):
+        raise SandboxRequired(f"the {runner.name} runner does not sandbox student hand-ins: {UNSANDBOXED_HELP}")
 
     with Gradebook(course.gradebook_path) as book:
         pending: list[_Pending] = []
@@ -134,6 +179,13 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
                 report.skipped += 1
                 continue
             pending.append(_Pending(sub, sub_id, context))
+        try:  # before the batch: nothing runs on data that is not the prepared one
+            for context in contexts.values():
+                if context is not None:
+                    context.guard.check()
+        except DataChanged as exc:
+            report.stopped = str(exc)
+            return report
 
         if on_start:
             on_start(len(pending))
@@ -144,10 +196,11 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
                 "detail": result.detail, "started_at": result.started_at, "finished_at": result.finished_at,
                 "duration_s": result.duration_s, "primary_metric": item.context.assignment.primary_metric,
                 "primary_score": outcome.primary_score, "grade": outcome.grade, "artifacts": str(result.run_dir),
-                "sample": outcome.sample,
+                "sample": outcome.sample, "flags": [f.as_dict() for f in item.flags],
             }, outcome.scores)
             row = RowReport(item.submission.assignment, item.submission.student, outcome.status,
-                            outcome.message, outcome.primary_score, outcome.grade, result.duration_s)
+                            outcome.message, outcome.primary_score, outcome.grade, result.duration_s,
+                            [f.as_dict() for f in item.flags])
             report.rows.append(row)
             if on_result:
                 on_result(row)
@@ -155,21 +208,29 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
         jobs_by_key: dict[str, tuple[_Pending, Job]] = {}
         for item in pending:
             run_dir = new_run_dir(course, item.submission.assignment, item.submission.student)
-            rejected = _reject_before_running(item.submission, t)
+            a = item.context.assignment
+            rejected = _reject_before_running(item, t)
             if rejected:
                 status, message = rejected
                 result = RunResult(str(item.submission_id), status, run_dir, now_utc(), now_utc(), evalue=message)
                 finish(item, result, Assessment(status, message))
                 continue
-            a = item.context.assignment
             job = make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
                            smoke=False, time_limit=timeout or a.time_limit_s)
             jobs_by_key[job.key] = (item, job)
 
         parallel = jobs or course.jobs
-        for result in runner.run_many([job for _, job in jobs_by_key.values()], parallel):
+        results = runner.run_many([job for _, job in jobs_by_key.values()], parallel)
+        for result in results:
             item, _ = jobs_by_key[result.key]
             context = item.context
+            try:
+                context.guard.check()
+            except DataChanged as exc:  # an error row: the next batch runs it again, on restored data
+                report.stopped = str(exc)
+                finish(item, result, Assessment(ERROR, f"not scored: {exc}"))
+                results.close()  # runs still in flight are stopped and left for the next batch
+                break
             try:
                 outcome = assess(result, context.assignment, context.data.labels, context.data.classes, t,
                                  context.anchor)
@@ -183,9 +244,15 @@ def _context(course: Course, name: str, book: Gradebook, report: BatchReport) ->
     assignment = course.assignment(name)
     data = layout(course, assignment)
     try:
-        data_sha = data.manifest()["sha256"]
+        manifest = data.manifest()
     except DataError as exc:
         report.warnings.append(f"assignment {name}: its submissions were not graded: {exc}")
+        return None
+    data_sha = manifest["sha256"]
+    if "secret" not in manifest:
+        report.warnings.append(f"assignment {name}: its submissions were not graded: its data was prepared without "
+                               f"a course secret (an earlier grader), so anyone can rebuild its hidden split: run "
+                               f"`grader data prepare {name}`")
         return None
     anchor = None
     if assignment.relative_to != "none":
@@ -195,17 +262,20 @@ def _context(course: Course, name: str, book: Gradebook, report: BatchReport) ->
                 f"assignment {name}: its submissions were not graded: its grade scale is relative to the "
                 f"{assignment.relative_to}'s score, not measured on this data yet: run `grader reference run {name}`")
             return None
-    return _Context(assignment, data, assignment_version(assignment, data, anchor), anchor)
+    return _Context(assignment, data, assignment_version(assignment, data, anchor), anchor, DataGuard(data, name))
 
 
-def _reject_before_running(sub: Submission, t) -> tuple[str, str] | None:
+def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
+    """Why a hand-in cannot run; None when it can, with what the screening found in `item.flags`."""
+    sub = item.submission
     if sub.problem:
         key, params = sub.problem
         return INVALID_SUBMISSION, t(key, **params)
     try:
-        load_notebook(sub.path)
+        nb = load_notebook(sub.path)
     except InvalidNotebook as exc:
         return INVALID_NOTEBOOK, t("run.invalid_notebook", name=sub.path.name, detail=str(exc))
+    item.flags = screen(nb, item.context.assignment.screening)
     return None
 
 

@@ -21,6 +21,7 @@ from grader.gradebook import Gradebook
 from grader.i18n import Translator, translator
 from grader.pipeline import slug
 from grader.runners.base import RunArtifacts
+from grader.screening import flags_text
 from grader.submissions import normalise_name
 
 TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!doctype html>
@@ -48,6 +49,7 @@ th, td { border-bottom: 1px solid #ddd; padding: .4rem .6rem; text-align: left; 
 <tbody>{% for x in a.attempts %}<tr><td>{{ x.submitted }}</td><td>{{ x.status }}{% if x.message %}: {{ x.message }}{% endif %}</td>
 <td>{{ x.score }}</td><td>{{ x.grade }}</td><td>{{ x.late }}</td>
 <td>{% if x.notebook %}<a href="{{ x.notebook }}">{{ t("report.notebook") }}</a>{% endif %}</td></tr>
+{% if x.flags %}<tr><td colspan="6" class="flags">{{ t("report.flags", flags=x.flags) }}</td></tr>{% endif %}
 {% if x.sample %}<tr><td colspan="6"><pre class="sample">{{ x.sample }}</pre></td></tr>{% endif %}{% endfor %}
 </tbody></table>{% else %}<p>{{ t("report.none") }}</p>{% endif %}
 {% if a.deadline %}<p>{{ t("report.deadline") }}: {{ a.deadline }}</p>{% endif %}
@@ -122,4 +124,4 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     return {"submitted": _when(x.submitted_at), "status": status, "message": x.message,
             "score": number(x.primary_score) or "-", "grade": number(x.worth) if x.status else "-",
-            "late": x.lateness.days, "notebook": notebook, "sample": x.sample}
+            "late": x.lateness.days, "notebook": notebook, "sample": x.sample, "flags": flags_text(x.flags, t)}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Set up, then grade the bundled demo course end to end: prepare data, run submissions, show status,
-# course grades, the Moodle import file and one student's report.
+# Set up, then grade the bundled demo course end to end: prepare data (making the course secret),
+# run the submissions in the sandbox, show status, course grades, the Moodle import file and one
+# student's report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+./scripts/sandbox.sh  # bubblewrap: the demo's hand-ins are graded in its sandbox
 export PATH="$PWD/.venv/bin:$PATH"
 grader data prepare digits --course demo
 grader run demo/submissions --course demo

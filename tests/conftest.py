@@ -14,10 +14,12 @@ from grader.data import prepare  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
+# Hand-ins run in the bubblewrap sandbox, the default on a machine without Docker; the test set-up
+# (scripts/sandbox.sh) installs it, and a missing bwrap fails these tests rather than skipping them.
 COURSE_TOML = '''name = "Test course"
 language = "{language}"
 [grader]
-runner = "local"
+runner = "bwrap"
 jobs = 1
 '''
 DIGITS_TOML = '''title = "Digits"

@@ -55,3 +55,40 @@ def write_notebook(path: Path, cells: list[str], parameters: bool = True) -> Pat
 def predictions_cells(csv_text_expr: str) -> list[str]:
     """A notebook that writes predictions.csv from a Python expression building its text."""
     return [LOAD, CENTROID, f"Path(output_dir, 'predictions.csv').write_text({csv_text_expr})"]
+
+
+# Everything a sandbox should forbid, tried from inside and written to probe.json (docker and bwrap
+# runners). `labels` is the host path of the hidden labels, put in the source as an attacker who
+# guessed it would.
+PROBE = '''import errno, json, os, platform, socket
+report = {{"ifaces": sorted(name for _, name in socket.if_nameindex()), "uid": os.getuid(),
+          "release": platform.release()}}
+def attempt(fn):
+    try:
+        fn()
+        return "allowed"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc))
+def connect(host, port):
+    with socket.create_connection((host, port), timeout=3):
+        pass
+report["connect_internet"] = attempt(lambda: connect("1.1.1.1", 53))
+report["connect_host"] = attempt(lambda: connect("172.17.0.1", 22))
+report["resolve"] = attempt(lambda: socket.getaddrinfo("pypi.org", 443))
+report["labels"] = {{path: attempt(lambda: open(path).read()) for path in
+                    [{labels!r}, "/grader/data/../private/labels.csv", "/grader/private/labels.csv"]}}
+found = []
+for top in ["/grader", "/opt", "/tmp", "/home", "/root", "/mnt", "/srv", "/var", "/etc"]:
+    for folder, _, files in os.walk(top):
+        found += [os.path.join(folder, f) for f in files if f in ("labels.csv", "gradebook.sqlite")]
+report["found"] = found
+def write(path):
+    with open(path, "w") as f:
+        f.write("x")
+report["writes"] = {{path: attempt(lambda: write(path)) for path in
+                    ["/grader/data/x", "/grader/test/x", "/grader/input/x", "/opt/grader/grader/x",
+                     "/etc/x", "/usr/x", "/tmp/x", os.path.join(output_dir, "x")]}}
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
+report["cap_eff"], report["no_new_privs"] = status["CapEff"].strip(), status.get("NoNewPrivs", "").strip()
+with open(os.path.join(output_dir, "probe.json"), "w") as f:
+    json.dump(report, f)'''

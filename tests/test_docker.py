@@ -25,10 +25,11 @@ from grader.data import layout
 from grader.gradebook import Gradebook
 from grader.image import ImageBuildError, build_image, dockerfile_defaults, project_dockerfile
 from grader.runners.base import Job, RunResult
+from grader.runners.staging import collect, stage
 from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import (OWNER_LABEL, RUNNER_LABEL, DockerRunner, DockerUnavailable, GpuSlots,
                                           connect, owner_id, parse_gpus)
-from notebooks import GOOD, LOAD, WEAK, write_notebook
+from notebooks import GOOD, LOAD, PROBE, WEAK, write_notebook
 from test_crash_and_cli import GRADER
 
 TEST_IMAGE = os.environ.get("GRADER_TEST_IMAGE", "grader-test:latest")
@@ -59,40 +60,6 @@ def latest(course) -> dict[str, dict]:
     with Gradebook(course.gradebook_path) as book:
         return {row["student"]: row for row in book.latest()}
 
-
-# Everything the sandbox should forbid, tried from inside and written to probe.json. `labels` is
-# the host path of the hidden labels, put in the source as an attacker who guessed it would.
-PROBE = '''import errno, json, os, platform, socket
-report = {{"ifaces": sorted(os.listdir("/sys/class/net")), "uid": os.getuid(), "release": platform.release()}}
-def attempt(fn):
-    try:
-        fn()
-        return "allowed"
-    except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc))
-def connect(host, port):
-    with socket.create_connection((host, port), timeout=3):
-        pass
-report["connect_internet"] = attempt(lambda: connect("1.1.1.1", 53))
-report["connect_host"] = attempt(lambda: connect("172.17.0.1", 22))
-report["resolve"] = attempt(lambda: socket.getaddrinfo("pypi.org", 443))
-report["labels"] = {{path: attempt(lambda: open(path).read()) for path in
-                    [{labels!r}, "/grader/data/../private/labels.csv", "/grader/private/labels.csv"]}}
-found = []
-for top in ["/grader", "/opt", "/tmp", "/home", "/root", "/mnt", "/srv", "/var", "/etc"]:
-    for folder, _, files in os.walk(top):
-        found += [os.path.join(folder, f) for f in files if f in ("labels.csv", "gradebook.sqlite")]
-report["found"] = found
-def write(path):
-    with open(path, "w") as f:
-        f.write("x")
-report["writes"] = {{path: attempt(lambda: write(path)) for path in
-                    ["/grader/data/x", "/grader/test/x", "/grader/input/x", "/opt/grader/grader/x",
-                     "/etc/x", "/usr/x", "/tmp/x", os.path.join(output_dir, "x")]}}
-status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
-report["cap_eff"], report["no_new_privs"] = status["CapEff"].strip(), status.get("NoNewPrivs", "").strip()
-with open(os.path.join(output_dir, "probe.json"), "w") as f:
-    json.dump(report, f)'''
 
 # Forks until the pids limit says no, then cleans up and hands in good predictions.
 FORKS = '''import errno, os, time
@@ -273,7 +240,7 @@ def test_each_gpu_job_gets_its_own_device_request_and_cuda(tmp_path):
     job = make_job(tmp_path, gpu=True)
     options = runner.container_options(job, "1")
     assert options["device_requests"] == [DeviceRequest(device_ids=["1"], capabilities=[["gpu"]])]
-    runner._prepare(job, "1")
+    stage(job, "cuda")
     spec = json.loads((job.run_dir / "input" / "job.json").read_text())
     assert spec["parameters"]["device"] == "cuda" and spec["parameters"]["seed"] == 1
     assert runner.container_options(job, None)["device_requests"] is None
@@ -325,14 +292,13 @@ def test_jobs_wait_for_a_free_gpu_slot():
 
 
 def test_symlinked_output_folder_is_left_behind(tmp_path):
-    runner = DockerRunner(image="x", gpus="none", client=StandInClient())
     job = make_job(tmp_path)
     sandbox = job.run_dir / "sandbox"
     sandbox.mkdir()
     (sandbox / "output").symlink_to("/etc")
     (sandbox / "executed.ipynb").symlink_to("/etc/passwd")
     nbformat.write(nbformat.v4.new_notebook(), sandbox / "other.ipynb")
-    runner._collect(job)
+    collect(job)
     assert job.output_dir.is_dir() and not job.output_dir.is_symlink() and list(job.output_dir.iterdir()) == []
     assert not job.executed_notebook.exists() and not sandbox.exists()
 

@@ -1,6 +1,9 @@
 """Build an assignment's data: public training data, hidden test inputs, and the labels kept apart.
 
-Layout under `<workdir>/data/<assignment>/` (all of it deterministic from the assignment's seed):
+Layout under `<workdir>/data/<assignment>/`. Training, validation and the practice split of
+`grader check` derive from the assignment's public seed alone; the hidden test split (its shuffle,
+its public and private halves, its ids) derives from the seed and the course secret
+(`grader.secret`), so nobody without the secret can rebuild it:
 
     public/   the notebook's data_dir: classes.txt and the training data (see below)
     test/     the notebook's test_dir: hidden test inputs under opaque ids, no labels
@@ -29,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from grader.course import Assignment, Course
+from grader.data.hidden import hidden_examples, hidden_text
 from grader.data.sources import DataError, RawDataset, TextCorpus, load_source, sha256_file
+from grader.secret import derive, derive_seed, fingerprint, load_secret
 
 @dataclass(frozen=True)
 class DataLayout:
@@ -75,10 +80,27 @@ def layout(course: Course, assignment: Assignment) -> DataLayout:
     return DataLayout(course.workdir / "data" / assignment.name)
 
 
-def prepare(course: Course, assignment: Assignment, from_path: Path | None = None, verify: bool = True) -> dict:
-    """Load the source, split it and write the layout atomically; return the manifest."""
-    if from_path is not None and not Path(from_path).exists():
-        raise DataError(f"{from_path}: no such file or folder")
+@dataclass(frozen=True)
+class Hidden:
+    """What the hidden split is drawn from, and the secret that shuffles and names it."""
+
+    secret: bytes
+    source: Path | None  # a private hidden set; None: the source's own test split (public)
+
+
+def prepare(course: Course, assignment: Assignment, from_path: Path | None = None, verify: bool = True,
+            hidden_from: Path | None = None) -> dict:
+    """Load the source, split it and write the layout atomically; return the manifest.
+
+    `hidden_from` (default: the assignment's `[dataset] hidden_from`) is a private hidden test set.
+    """
+    for path in (from_path, hidden_from):
+        if path is not None and not Path(path).exists():
+            raise DataError(f"{path}: no such file or folder")
+    hidden = Hidden(load_secret(course.workdir, create=True),
+                    Path(hidden_from) if hidden_from else assignment.hidden_from)
+    if hidden.source is not None and not hidden.source.exists():
+        raise DataError(f"{hidden.source}: no such file or folder (the assignment's hidden_from)")
     raw = load_source(assignment.dataset, Path(from_path) if from_path else None, verify)
     is_text = isinstance(raw, TextCorpus)
     if is_text != (assignment.task == "next_character"):
@@ -94,7 +116,9 @@ def prepare(course: Course, assignment: Assignment, from_path: Path | None = Non
         out = DataLayout(staging)
         for folder in (out.data_dir, out.test_dir, out.labels.parent, out.check_test_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        facts = _write_text(out, raw, assignment) if is_text else _write_examples(out, raw, assignment)
+        facts = (_write_text(out, raw, assignment, hidden) if is_text
+                 else _write_examples(out, raw, assignment, hidden))
+        facts["secret"] = fingerprint(hidden.secret)
         manifest = _write_manifest(out, raw, assignment, verify, facts)
         if target.root.exists():
             shutil.rmtree(target.root)
@@ -134,8 +158,10 @@ def _only_classes(raw: RawDataset, wanted: tuple[str, ...] | None) -> RawDataset
     return RawDataset(x_train, y_train, list(wanted), x_test, y_test, raw.checksums, raw.origin)
 
 
-def opaque_ids(seed: int, name: str, count: int) -> np.ndarray:
-    """Ids that say nothing about order or label, and are the same for the same seed."""
+def opaque_ids(seed: int, name: str, count: int, secret: bytes | None = None) -> np.ndarray:
+    """Ids that say nothing about order or label: the same for the same seed (and secret, when given)."""
+    if secret is not None:
+        return np.array([derive(secret, name, seed, i).hex()[:12] for i in range(count)])
     return np.array([hashlib.sha256(f"{name}:{seed}:{i}".encode()).hexdigest()[:12] for i in range(count)])
 
 
@@ -143,20 +169,26 @@ def _public_splits(n: int, fraction: float) -> np.ndarray:
     return np.where(np.arange(n) < int(round(n * fraction)), "public", "private")
 
 
-def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment) -> dict:
-    rng = np.random.default_rng(a.seed)
+def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hidden) -> dict:
+    rng = np.random.default_rng(a.seed)  # public: what students may reproduce
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
-    if x_test is None:
-        order = rng.permutation(len(x_train))
-        cut = int(round(len(order) * a.test_fraction))
-        x_test, y_test = x_train[order[:cut]], y_train[order[:cut]]
-        x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
+    if hidden.source is not None:  # the source's own test split is not used: the private set replaces it
+        x_test, y_test, digest = hidden_examples(hidden.source, raw)
+        hidden_facts = {"hidden": {"public": False, "origin": str(hidden.source), "sha256": digest}}
+    else:
+        hidden_facts = {"hidden": {"public": True, "origin": raw.origin}}
+        if x_test is None:
+            order = rng.permutation(len(x_train))
+            cut = int(round(len(order) * a.test_fraction))
+            x_test, y_test = x_train[order[:cut]], y_train[order[:cut]]
+            x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
 
     order = rng.permutation(len(x_train))
     n_valid = int(round(len(order) * a.validation_fraction))
     valid, train = order[:n_valid], order[n_valid:]
-    test_order = rng.permutation(len(x_test))
-    test_ids = opaque_ids(a.seed, f"{a.name}/test", len(x_test))
+    secret_rng = np.random.default_rng(derive_seed(hidden.secret, a.name, a.seed, "test"))
+    test_order = secret_rng.permutation(len(x_test))
+    test_ids = opaque_ids(a.seed, f"{a.name}/test", len(x_test), hidden.secret)
     splits = _public_splits(len(x_test), a.public_fraction)
     check_ids = opaque_ids(a.seed, f"{a.name}/check", len(valid))
 
@@ -172,7 +204,7 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment) -> dict:
         np.savez(out.check_test_dir / "test.npz", id=check_ids, x=x_train[valid])
     _write_labels(out.labels, test_ids, y_test[test_order], splits)
     _write_labels(out.check_labels, check_ids, y_train[valid], np.full(len(valid), "public"))
-    return {"classes": raw.classes, "counts": {
+    return {"classes": raw.classes, **hidden_facts, "counts": {
         "train": int(len(train)), "valid": int(n_valid), "test": int(len(x_test)),
         "test_public": int((splits == "public").sum()), "test_private": int((splits == "private").sum())}}
 
@@ -214,32 +246,44 @@ def _windows(start: int, end: int, context: int) -> list[int]:
     return list(range(start, end - context, context + 1))
 
 
-def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment) -> dict:
-    text = corpus.text
-    vocab = sorted(set(text))
+def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment, hidden: Hidden) -> dict:
+    public = corpus.text
+    vocab = sorted(set(public))
     index = {c: i for i, c in enumerate(vocab)}
-    # Contiguous parts, in reading order: train, then validation, then the hidden test at the end.
-    test_start = len(text) - int(round(len(text) * a.test_fraction))
+    # Contiguous parts, in reading order: train, then validation, then the hidden test at the end;
+    # a private hidden text replaces the end, and the whole corpus is training and validation.
+    if hidden.source is not None:
+        private_text, digest = hidden_text(hidden.source, corpus)
+        text, test_start = public + private_text, len(public)
+        hidden_facts = {"hidden": {"public": False, "origin": str(hidden.source), "sha256": digest}}
+    else:
+        text, test_start = public, len(public) - int(round(len(public) * a.test_fraction))
+        hidden_facts = {"hidden": {"public": True, "origin": corpus.origin}}
     valid_start = test_start - int(round(test_start * a.validation_fraction))
-    if min(valid_start, test_start - valid_start, len(text) - test_start) <= a.context + 1:
+    # The hidden windows start up to `context` characters in (a secret phase), so they need more room.
+    if min(valid_start, test_start - valid_start, len(text) - test_start - a.context) <= a.context + 1:
         raise DataError(f"{corpus.origin}: {len(text)} characters are too few for a context of {a.context}")
     (out.data_dir / "train.txt").write_text(text[:valid_start], encoding="utf-8")
     (out.data_dir / "valid.txt").write_text(text[valid_start:test_start], encoding="utf-8")
     (out.data_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
 
-    rng = np.random.default_rng(a.seed)
+    # The hidden windows start at a secret offset and come in a secret order; the practice ones are public.
+    secret_rng = np.random.default_rng(derive_seed(hidden.secret, a.name, a.seed, "test"))
+    phase = int(secret_rng.integers(0, a.context + 1))
     counts = {}
-    for name, start, end, folder, labels, fraction in (
-            ("test", test_start, len(text), out.test_dir, out.labels, a.public_fraction),
-            ("check", valid_start, test_start, out.check_test_dir, out.check_labels, 1.0)):
+    for name, start, end, folder, labels, fraction, rng, secret in (
+            ("test", test_start + phase, len(text), out.test_dir, out.labels, a.public_fraction, secret_rng,
+             hidden.secret),
+            ("check", valid_start, test_start, out.check_test_dir, out.check_labels, 1.0,
+             np.random.default_rng(a.seed), None)):
         starts = rng.permutation(np.array(_windows(start, end, a.context)))
-        ids = opaque_ids(a.seed, f"{a.name}/{name}", len(starts))
+        ids = opaque_ids(a.seed, f"{a.name}/{name}", len(starts), secret)
         prompts = [{"id": pid, "prompt": text[s:s + a.context]} for pid, s in zip(ids.tolist(), starts)]
         (folder / "prompts.json").write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
         answers = np.array([index[text[s + a.context]] for s in starts])
         _write_labels(labels, ids, answers, _public_splits(len(starts), fraction))
         counts[name] = len(starts)
-    return {"classes": [str(i) for i in range(len(vocab))], "vocab": vocab, "counts": {
+    return {"classes": [str(i) for i in range(len(vocab))], "vocab": vocab, **hidden_facts, "counts": {
         "train_chars": valid_start, "valid_chars": test_start - valid_start, "test_chars": len(text) - test_start,
         "test": counts["test"], "check": counts["check"], "context": a.context}}
 

@@ -8,6 +8,7 @@ from grader.runners.base import STATUSES, Job, Runner, RunResult
 # (grader.runners.execute) must not need psutil, dask or the docker SDK.
 RUNNERS: dict[str, tuple[str, str]] = {
     "local": ("grader.runners.local", "LocalRunner"),
+    "bwrap": ("grader.runners.bwrap_runner", "BwrapRunner"),
     "docker": ("grader.runners.docker_runner", "DockerRunner"),
     "dask": ("grader.runners.dask_runner", "DaskRunner"),
 }

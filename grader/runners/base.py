@@ -167,6 +167,8 @@ class Runner(ABC):
     """Runs jobs. Subclasses implement `run`; `run_many` runs up to `parallel` jobs at once."""
 
     name: str = ""
+    # Whether a notebook run here is kept from the labels, the shared data, other runs and the network.
+    sandboxed: bool = False
 
     @abstractmethod
     def run(self, job: Job) -> RunResult:

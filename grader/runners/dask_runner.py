@@ -112,9 +112,9 @@ def _run_shipped(job: Job, inner: str, options: tuple, notebook: bytes, inputs: 
 class DaskRunner(Runner):
     name = "dask"
 
-    def __init__(self, address: str | None = None, transfer: str = "shared", worker_runner: str = "local",
+    def __init__(self, address: str | None = None, transfer: str = "shared", worker_runner: str = "bwrap",
                  worker_options: dict | None = None, client=None):
-        """`worker_runner` runs each job on its worker ("local" or "docker"), built with `worker_options`."""
+        """`worker_runner` runs each job on its worker ("bwrap", "docker" or "local"), built with `worker_options`."""
         if transfer not in TRANSFERS:
             raise ValueError(f"unknown transfer '{transfer}' (known: {', '.join(TRANSFERS)})")
         from distributed import Client
@@ -126,6 +126,10 @@ class DaskRunner(Runner):
         except OSError as exc:
             raise ClusterError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
         self._futures: list = []
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.worker_runner != "local"
 
     @property
     def dashboard_link(self) -> str:

@@ -3,7 +3,7 @@
 What a notebook sees inside its container:
 - /grader/data and /grader/test: the assignment's prepared data and hidden test inputs, read-only.
   The labels and the gradebook live in other folders of the grader's work folder: never mounted.
-- /grader/input: its own notebook and the job description, read-only.
+- /grader/input: its own notebook (stripped to its sources) and the job description, read-only.
 - /grader/run: the one writable folder (papermill's executed notebook, result.json, output/).
 - /tmp: a small tmpfs. The rest of the filesystem is read-only.
 - No network but `lo`, no capabilities, no new privileges, a non-root user, and the assignment's
@@ -18,11 +18,8 @@ the grader takes only regular files and a real folder: a symlink there may point
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
-import stat
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -39,6 +36,7 @@ from docker.types import DeviceRequest, LogConfig, Mount
 from grader.course import DockerSettings
 from grader.runners.base import OOM, TIMEOUT, Job, Runner, RunResult, now_utc
 from grader.runners.gpus import gpu_indices
+from grader.runners.staging import IN_SANDBOX, collect, input_dir, sandbox_dir, stage
 
 DEFAULT_IMAGE = DockerSettings.image  # the course's default, named once
 RUNNER_LABEL = "grader.runner"  # on every container this runner starts
@@ -50,7 +48,6 @@ RUNSC_MIN_PIDS = 4096  # gVisor's own threads count against the pids limit
 LOG_ROTATION = {"max-size": "1m", "max-file": "2"}
 GRADER_CODE = "/opt/grader"  # in the container
 GRADER_PACKAGE = Path(__file__).resolve().parents[1]  # this grader/ folder, mounted there
-IN_CONTAINER = {"data": "/grader/data", "test": "/grader/test", "input": "/grader/input", "run": "/grader/run"}
 
 
 class DockerUnavailable(RuntimeError):
@@ -140,15 +137,9 @@ def _remove(container) -> None:
         pass
 
 
-def _regular_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 class DockerRunner(Runner):
     name = "docker"
+    sandboxed = True
 
     def __init__(self, image: str = DEFAULT_IMAGE, gpus: str | None = None, gpu_slots: int = 1,
                  runtime: str | None = None, client=None):
@@ -204,15 +195,15 @@ class DockerRunner(Runner):
         threads = str(max(1, int(job.cpus)))
         pids = max(job.pids_limit, RUNSC_MIN_PIDS) if self.runtime == "runsc" else job.pids_limit
         mounts = [
-            Mount(IN_CONTAINER["data"], str(job.data_dir), type="bind", read_only=True),
-            Mount(IN_CONTAINER["test"], str(job.test_dir), type="bind", read_only=True),
-            Mount(IN_CONTAINER["input"], str(job.run_dir / "input"), type="bind", read_only=True),
-            Mount(IN_CONTAINER["run"], str(job.run_dir / "sandbox"), type="bind", read_only=False),
+            Mount(IN_SANDBOX["data"], str(job.data_dir), type="bind", read_only=True),
+            Mount(IN_SANDBOX["test"], str(job.test_dir), type="bind", read_only=True),
+            Mount(IN_SANDBOX["input"], str(input_dir(job)), type="bind", read_only=True),
+            Mount(IN_SANDBOX["run"], str(sandbox_dir(job)), type="bind", read_only=False),
             Mount(f"{GRADER_CODE}/grader", str(GRADER_PACKAGE), type="bind", read_only=True),
         ]
         return dict(
-            image=self.image, command=["python", "-m", "grader.runners.execute", f"{IN_CONTAINER['input']}/job.json"],
-            user=f"{uid}:{gid}", working_dir=f"{IN_CONTAINER['run']}/output",
+            image=self.image, command=["python", "-m", "grader.runners.execute", f"{IN_SANDBOX['input']}/job.json"],
+            user=f"{uid}:{gid}", working_dir=f"{IN_SANDBOX['run']}/output",
             # USER: the uid may have no passwd entry in the image, and getpass.getuser() needs a name.
             environment={"PYTHONPATH": GRADER_CODE, "HOME": "/tmp", "USER": "grader", "MPLBACKEND": "Agg",
                          "PYTHONUNBUFFERED": "1",
@@ -226,29 +217,8 @@ class DockerRunner(Runner):
             device_requests=device_requests(gpu) if gpu is not None else None, runtime=self.runtime,
         )
 
-    def _prepare(self, job: Job, gpu: str | None) -> None:
-        """input/ (read-only in the container) and sandbox/ (its one writable folder) in the run folder."""
-        inputs, sandbox = job.run_dir / "input", job.run_dir / "sandbox"
-        inputs.mkdir(parents=True)
-        shutil.copyfile(job.notebook, inputs / "notebook.ipynb")
-        run = IN_CONTAINER["run"]
-        spec = {
-            "key": job.key, "notebook": f"{IN_CONTAINER['input']}/notebook.ipynb", "run_dir": run,
-            "executed_notebook": f"{run}/executed.ipynb", "output_dir": f"{run}/output",
-            "parameters": {**job.parameters, "data_dir": IN_CONTAINER["data"], "test_dir": IN_CONTAINER["test"],
-                           "output_dir": f"{run}/output", "device": "cpu" if gpu is None else "cuda"},
-            "cell_timeout_s": job.cell_timeout_s,
-        }
-        (inputs / "job.json").write_text(json.dumps(spec), encoding="utf-8")
-        for path in (inputs, inputs / "notebook.ipynb", inputs / "job.json"):
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        (sandbox / "output").mkdir(parents=True)
-        if os.getuid() == 0:  # the container's user must own its writable folder
-            for path in (sandbox, sandbox / "output"):
-                os.chown(path, SANDBOX_UID, SANDBOX_UID)
-
     def _run(self, job: Job, gpu: str | None) -> RunResult:
-        self._prepare(job, gpu)
+        stage(job, "cpu" if gpu is None else "cuda", SANDBOX_UID if os.getuid() == 0 else None)
         container = self.client.containers.create(**self.container_options(job, gpu))
         with self._lock:
             self._live[container.id] = container
@@ -270,26 +240,13 @@ class DockerRunner(Runner):
             duration = time.monotonic() - start
             with self._lock:
                 self._live.pop(container.id, None)
-        self._collect(job)
+        collect(job)
         if timed_out:
             return RunResult.stopped(job, TIMEOUT, started_at, duration)
         result = RunResult.read(job, exit_code, started_at, duration)
         if oom_killed:  # whichever process the kernel chose: often the Jupyter kernel, papermill saw it die
             return RunResult.stopped(job, OOM, started_at, duration, cell=result.cell)
         return result
-
-    def _collect(self, job: Job) -> None:
-        """Move what the container wrote into the run folder's usual layout, links left behind."""
-        sandbox = job.run_dir / "sandbox"
-        output = sandbox / "output"
-        if output.is_dir() and not output.is_symlink():
-            os.replace(output, job.output_dir)
-        else:
-            job.output_dir.mkdir(exist_ok=True)
-        for name, target in (("executed.ipynb", job.executed_notebook), ("result.json", job.result_path)):
-            if _regular_file(sandbox / name):
-                os.replace(sandbox / name, target)
-        shutil.rmtree(sandbox, ignore_errors=True)  # rmtree removes links without following them
 
     def close(self) -> None:
         """Kill the batch's containers still running (the batch was interrupted)."""

@@ -1,7 +1,8 @@
 """The local runner: papermill in a child process on this machine, watched by the grader.
 
-For trusted notebooks and CPU machines (reference solutions, a student's self-check). Student
-hand-ins belong in the docker runner, which also isolates the filesystem and the network.
+For trusted notebooks (reference solutions, a student's self-check): it isolates nothing. Student
+hand-ins run in a sandbox (the bwrap runner, a subclass of this one, or the docker runner);
+`grader run` uses this runner only when the instructor types `--unsandboxed`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import psutil
 
 from grader.runners.base import OOM, TIMEOUT, Job, Runner, RunResult, now_utc
 from grader.runners.gpus import gpu_visible
+from grader.secret import ENV as SECRET_ENV
 
 LOG_HEAD_BYTES = 1024 * 1024
 LOG_TAIL_BYTES = 256 * 1024
@@ -56,13 +58,23 @@ class BoundedLog(threading.Thread):
                 out.write(tail)
 
 
-def kill_all(family: list[psutil.Process]) -> None:
+def _gone(p: psutil.Process) -> bool:
+    """Dead: a zombie waits only for a parent (maybe this machine's init) to reap it, it runs nothing."""
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def kill_all(family: list[psutil.Process], timeout: float = 5.0) -> None:
     for p in family:
         try:
             p.kill()
         except psutil.NoSuchProcess:
             pass
-    psutil.wait_procs(family, timeout=5)
+    deadline = time.monotonic() + timeout
+    while not all(_gone(p) for p in family) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def process_tree(proc: psutil.Process) -> list[psutil.Process]:
@@ -83,6 +95,10 @@ def rss_mb(family: list[psutil.Process]) -> float:
     return total / 2**20
 
 
+def device(job: Job) -> str:
+    return "cuda" if job.gpu and gpu_visible() else "cpu"
+
+
 class LocalRunner(Runner):
     name = "local"
 
@@ -91,23 +107,30 @@ class LocalRunner(Runner):
         self._live: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
-    def run(self, job: Job) -> RunResult:
+    def command(self, job: Job) -> list[str]:
+        """Write the job's description; return the command that runs it."""
         job.output_dir.mkdir(parents=True, exist_ok=True)
         job_file = job.run_dir / "job.json"
         spec = {
             "key": job.key, "notebook": str(job.notebook), "run_dir": str(job.run_dir),
             "executed_notebook": str(job.executed_notebook), "output_dir": str(job.output_dir),
             "parameters": {**job.parameters, "data_dir": str(job.data_dir), "test_dir": str(job.test_dir),
-                           "output_dir": str(job.output_dir), "device": "cuda" if job.gpu and gpu_visible() else "cpu"},
+                           "output_dir": str(job.output_dir), "device": device(job)},
             "cell_timeout_s": job.cell_timeout_s,
         }
         if self.output_limit:
             spec["output_limit"] = self.output_limit
         job_file.write_text(json.dumps(spec), encoding="utf-8")
+        return [sys.executable, "-m", "grader.runners.execute", str(job_file)]
+
+    def finish(self, job: Job) -> None:
+        """After the run, before its result is read: nothing to move for a run on the host's paths."""
+
+    def run(self, job: Job) -> RunResult:
+        command = self.command(job)
         started_at, start = now_utc(), time.monotonic()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.runners.execute", str(job_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=self._environment(job), start_new_session=True, preexec_fn=_die_with_parent)
         with self._lock:
             self._live.add(proc)
@@ -120,6 +143,7 @@ class LocalRunner(Runner):
                 self._live.discard(proc)
             log.join(timeout=10)
         duration = time.monotonic() - start
+        self.finish(job)
         if verdict is not None:
             return RunResult.stopped(job, verdict, started_at, duration)
         return RunResult.read(job, proc.returncode, started_at, duration)
@@ -141,7 +165,8 @@ class LocalRunner(Runner):
         return None
 
     def _environment(self, job: Job) -> dict[str, str]:
-        env = dict(os.environ)
+        # Even a trusted run never holds the course secret.
+        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
         # Parallel jobs on few cores: each numeric library gets its share, not every core.
         threads = str(max(1, int(job.cpus)))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

@@ -1,0 +1,132 @@
+"""The bwrap runner: each notebook in a bubblewrap sandbox, on machines without a Docker engine.
+
+bubblewrap (Debian's `bubblewrap`, the sandbox Flatpak uses) needs no daemon. What a notebook sees:
+
+- the system (/usr, the library links, a short list of /etc files) and the grader's Python
+  installation, read-only; nothing else of the machine: no home folders, no course folder, no
+  public copies of the datasets;
+- /grader/data and /grader/test (the prepared data and hidden test inputs) read-only; the labels,
+  the gradebook, the secret and other students' runs are not in the sandbox at all;
+- /grader/input (its own notebook, stripped to its sources, and the job) read-only, /grader/run
+  writable (the only host folder it can write), a private /tmp of the assignment's `tmp_mb`;
+- a network namespace of its own (only `lo`), its own PID, IPC and UTS namespaces, a user
+  namespace with no capabilities and no further user namespaces, a new session (no terminal
+  injection), and no environment but what the run needs (never `$GRADER_SECRET`).
+
+The grader watches it as the local runner does (wall clock and memory, the whole process tree),
+and it dies with the grader (`--die-with-parent`, and PR_SET_PDEATHSIG on bwrap itself).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.runners.base import Job
+from grader.runners.local import LocalRunner, device
+from grader.runners.staging import IN_SANDBOX, collect, input_dir, sandbox_dir, stage
+
+GRADER_CODE = "/opt/grader"  # the grader package, read-only, as in the docker runner
+GRADER_PACKAGE = Path(__file__).resolve().parents[1]
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# What Python, the dynamic linker, matplotlib and TLS read from /etc; never shadow, keys or the like.
+ETC = ("passwd", "group", "nsswitch.conf", "hosts", "localtime", "timezone", "ld.so.cache", "ld.so.conf",
+       "ld.so.conf.d", "ssl/certs", "ca-certificates", "ca-certificates.conf", "alternatives", "fonts", "mime.types",
+       "matplotlibrc", "os-release", "protocols", "services")
+SANDBOX_UID = 65534  # nobody, inside the sandbox's own user namespace
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot make its namespaces on this machine."""
+
+
+@functools.cache
+def bwrap_fault() -> str | None:
+    """Why bubblewrap cannot sandbox here, or None when it can (tried once per process)."""
+    binary = shutil.which("bwrap")
+    if binary is None:
+        return "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+    probe = [binary, "--unshare-all", "--unshare-user", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap does not run: {exc}"
+    if done.returncode != 0:
+        return (f"bubblewrap cannot create its namespaces here: {done.stderr.decode(errors='replace').strip()} "
+                "(unprivileged user namespaces may be disabled: sysctl kernel.unprivileged_userns_clone=1)")
+    return None
+
+
+def _inside(path: Path, folder: str) -> bool:
+    return path == Path(folder) or Path(folder) in path.parents
+
+
+class BwrapRunner(LocalRunner):
+    name = "bwrap"
+    sandboxed = True
+
+    def __init__(self, output_limit: int | None = None):
+        fault = bwrap_fault()
+        if fault:
+            raise SandboxUnavailable(fault)
+        super().__init__(output_limit)
+        self.binary = shutil.which("bwrap")
+
+    @staticmethod
+    def visible_system() -> list[str]:
+        """The host paths shown read-only: the system, and this Python (its venv and its base install)."""
+        paths = [p for p in SYSTEM if os.path.lexists(p)]
+        paths += [f"/etc/{name}" for name in ETC if os.path.lexists(f"/etc/{name}")]
+        for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)):
+            if not any(_inside(Path(prefix), p) for p in SYSTEM):
+                paths.append(prefix)
+        return paths
+
+    def command(self, job: Job) -> list[str]:
+        shown = self.visible_system()
+        guarded = [job.run_dir, job.data_dir.parent, job.test_dir.parent]
+        for path in shown:
+            exposed = [str(g) for g in guarded if _inside(g.resolve(), os.path.realpath(path))]
+            if exposed:
+                raise SandboxUnavailable(f"{exposed[0]} lies inside {path}, which the sandbox shows to notebooks: "
+                                         "keep the course's work folder outside the Python installation and /usr")
+        run_device = device(job)
+        stage(job, run_device)
+        argv = [self.binary, "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
+                "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
+                "--clearenv", "--proc", "/proc", "--dev", "/dev",
+                "--size", str(job.tmp_mb << 20), "--tmpfs", "/tmp",
+                "--size", str(job.shm_mb << 20), "--tmpfs", "/dev/shm"]
+        for path in shown:
+            if os.path.islink(path) and os.path.dirname(path) == "/":  # /lib -> usr/lib on merged-/usr systems
+                argv += ["--symlink", os.readlink(path), path]
+            else:
+                argv += ["--ro-bind", path, path]
+        if run_device == "cuda":
+            for node in sorted(glob.glob("/dev/nvidia*")):
+                argv += ["--dev-bind", node, node]
+        argv += ["--ro-bind", str(job.data_dir), IN_SANDBOX["data"], "--ro-bind", str(job.test_dir), IN_SANDBOX["test"],
+                 "--ro-bind", str(input_dir(job)), IN_SANDBOX["input"],
+                 "--bind", str(sandbox_dir(job)), IN_SANDBOX["run"],
+                 "--ro-bind", str(GRADER_PACKAGE), f"{GRADER_CODE}/grader",
+                 "--remount-ro", "/",  # the sandbox's own root (where /etc's few files are bound) too
+                 "--chdir", f"{IN_SANDBOX['run']}/output"]
+        threads = str(max(1, int(job.cpus)))
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
+               "USER": "grader", "LANG": "C.UTF-8", "PYTHONPATH": GRADER_CODE, "MPLBACKEND": "Agg",
+               "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
+               "OPENBLAS_NUM_THREADS": threads}
+        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # this machine's numeric-library fixes
+            if name in os.environ:
+                env[name] = os.environ[name]
+        for name, value in env.items():
+            argv += ["--setenv", name, value]
+        return argv + ["--", sys.executable, "-m", "grader.runners.execute", f"{IN_SANDBOX['input']}/job.json"]
+
+    def finish(self, job: Job) -> None:
+        collect(job)
