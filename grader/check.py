@@ -16,6 +16,7 @@ from grader.i18n import translator
 from grader.pipeline import make_job, new_run_dir
 from grader.runners.local import LocalRunner
 from grader.runners.base import INVALID_NOTEBOOK, INVALID_PREDICTIONS, OK
+from grader.screening import describe, screen
 from grader.submissions import InvalidNotebook, has_parameters_cell, load_notebook
 
 # A smoke run should take seconds; this only stops a notebook that ignores `smoke`.
@@ -55,6 +56,8 @@ def check(course: Course, notebook: Path, assignment_name: str, timeout: float |
         report.verdict = t("check.fail")
         return report
     report.items.append(CheckItem(True, t("check.valid_notebook")))
+    for flag in screen(nb, assignment.screening):  # what the grader would flag: say so before the hand-in
+        report.items.append(CheckItem(None, t("check.flagged", what=describe(flag.as_dict(), t))))
     has_params = has_parameters_cell(nb)
     report.items.append(CheckItem(True if has_params else None,
                                   t("check.parameters" if has_params else "check.no_parameters")))

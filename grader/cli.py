@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from grader import pipeline
+from grader.audit import audit, write_site
 from grader.check import check as run_check
 from grader.course import ConfigError, load_course
 from grader.data import DataError, layout, prepare
@@ -35,6 +36,7 @@ from grader.runners.bwrap_runner import SandboxUnavailable
 from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import DEFAULT_IMAGE, DockerUnavailable
 from grader.report import UnknownStudent, report
+from grader.runners.environment import summary
 from grader.screening import flags_text
 from grader.secret import SecretError, load_secret, secret_path
 
@@ -178,6 +180,10 @@ def run_command(
     student: Optional[str] = typer.Option(None, help="Regrade only this student."),
     unsandboxed: bool = typer.Option(False, "--unsandboxed", help="Run the hand-ins with the local runner, on this "
                                      "machine as your user, with no sandbox: only for notebooks you trust."),
+    verify: int = typer.Option(0, "--verify", min=0, help="Grade nothing new: run N random graded hand-ins again "
+                               "and flag those whose score moved (the grade stays the first run's)."),
+    verify_student: Optional[str] = typer.Option(None, "--verify-student", help="Like --verify, for every graded "
+                                                 "hand-in of this student."),
     fmt: Format = FormatOption,
 ) -> None:
     """Run, score and grade every submission not graded yet; each result is saved as it ends.
@@ -198,8 +204,9 @@ def run_command(
         task = progress.add_task("grading", total=None)
         try:
             report = pipeline.run(
-                course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force, student=student,
-                unsandboxed=unsandboxed, on_start=lambda n: progress.update(task, total=n),
+                course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force,
+                student=verify_student or student, unsandboxed=unsandboxed,
+                verify=verify or (1_000_000 if verify_student else 0), on_start=lambda n: progress.update(task, total=n),
                 on_result=lambda row: progress.update(task, advance=1,
                                                       description=f"{row.assignment}/{row.student}: {row.status}"))
         except (ConfigError, ClusterError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
@@ -209,7 +216,8 @@ def run_command(
         err.print(f"[yellow]warning:[/] {escape(warning)}")
     rows = [vars(r) | {"flags": flags_text(r.flags)} for r in report.rows]
     _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"], fmt,
-          title=f"{len(rows)} graded, {report.skipped} already graded ({chosen.name} runner)")
+          title=(f"{len(rows)} re-run to verify" if verify or verify_student
+                 else f"{len(rows)} graded, {report.skipped} already graded") + f" ({chosen.name} runner)")
     if report.stopped:
         err.print(f"[red]error:[/] the batch stopped: {escape(report.stopped)}")
         raise typer.Exit(1)
@@ -259,7 +267,11 @@ def show_command(
         console.rule(f"{r['assignment']} · {r['student']} · run {r['id']} · {r['status']}")
         console.print(f"notebook   {r['path']}\nsubmitted  {r['submitted_at']}\n"
                       f"ran        {r['started_at']} ({_cell(r['duration_s'])} s, {r['runner']} runner)\n"
-                      f"grade      {_cell(r['grade'])}\nartifacts  {r['artifacts']}")
+                      f"grade      {_cell(r['grade'])}\nartifacts  {r['artifacts']}", highlight=False)
+        if r["verifies"]:
+            console.print(f"verifies   run {r['verifies']} (a --verify re-run: the grade stays that run's)")
+        if r["environment"]:
+            console.print(f"ran on     {escape(summary(r['environment']))}", highlight=False)
         if r["message"]:
             console.print(f"[red]{escape(r['message'])}[/]")
         for flag in r["flags"]:
@@ -409,18 +421,72 @@ def grades_export(
     err.print(f"{result.rows} rows written to {out}")
 
 
+class AuditFormat(str, Enum):
+    html = "html"
+    json = "json"
+    csv = "csv"
+
+
+AUDIT_COLUMNS = ["student", "submission_id", "submitted_at", "status", "score", "grade", "duration_s", "severity",
+                 "flags_text", "environment"]
+
+
+@app.command("audit")
+def audit_command(
+    assignment: str = typer.Argument(..., help="Assignment name."),
+    fmt: AuditFormat = typer.Option(AuditFormat.html, "--format", "-f", help="html: the instructor's page with "
+                                    "side-by-side views; json or csv: one row per hand-in, for scripts."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="html: the folder (default <workdir>/audit/A); "
+                                       "json, csv: a file (default: standard output)."),
+    archive: Optional[Path] = typer.Option(None, "--archive", exists=True, file_okay=False,
+                                           help="A folder of earlier years' notebooks to compare with too."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Every hand-in of an assignment with its flags, worst first: claims, similarity, carried data, odd runs."""
+    course = _course(course_dir)
+    try:
+        with err.status(f"auditing {assignment}"):
+            result = audit(course, assignment, archive)
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    flagged = sum(1 for r in result.rows if r.flags)
+    err.print(f"{len(result.rows)} hand-ins, {flagged} flagged, {len(result.pairs)} similar pairs "
+              f"({result.seconds:.1f} s)", highlight=False)
+    if fmt is AuditFormat.html:
+        index = write_site(result, out or course.workdir / "audit" / assignment)
+        console.print(f"audit: {index}", highlight=False)
+        return
+    rows = [r.as_dict() for r in result.rows]
+    if out is None:
+        _emit(rows, AUDIT_COLUMNS, Format(fmt.value))
+        return
+    buffer = io.StringIO()
+    if fmt is AuditFormat.json:
+        buffer.write(json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        writer = csv.DictWriter(buffer, fieldnames=AUDIT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    out.write_text(buffer.getvalue(), encoding="utf-8")
+    err.print(f"{len(rows)} rows written to {out}")
+
+
 @app.command("report")
 def report_command(
     student: str = typer.Argument(..., help="Student name, ID number or email."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the HTML report "
-                                       "(default: <workdir>/reports/<student>)."),
+                                       "(default: <workdir>/reports/<student>, or .../<student>-instructor)."),
+    instructor: bool = typer.Option(False, "--instructor", help="The instructor's copy: every audit flag too "
+                                    "(similar hand-ins name other students). The student's copy shows only the "
+                                    "screening of their own notebook."),
     course_dir: Optional[Path] = CourseOption,
     fmt: Format = FormatOption,
 ) -> None:
     """One student's feedback: scores, grades, which counted and why, the executed notebooks as HTML."""
     course = _course(course_dir)
     try:
-        result = report(course, student, out)
+        result = report(course, student, out, instructor=instructor)
     except UnknownStudent as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None

@@ -148,6 +148,18 @@ class ScreeningLimits:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """`[audit]`: when the evidence of a hand-in is flagged for the instructor (grader.audit)."""
+
+    claim_tolerance: float = 0.03  # claimed against re-run score, primary metric (3 points of accuracy)
+    validation_gap: float = 0.10  # test score above the notebook's own validation claim by more than this
+    split_gap: float = 0.10  # public and private halves' scores further apart than this
+    fast_run_s: float = 10.0  # a top grade from a run shorter than this
+    similarity: float = 0.6  # share of a hand-in's own code (starter and references left out) found in another
+    verify_tolerance: float = 0.01  # `grader run --verify`: a re-run's score further than this is non-deterministic
+
+
+@dataclass(frozen=True)
 class Assignment:
     name: str
     path: Path  # the assignment folder
@@ -177,6 +189,7 @@ class Assignment:
     baseline_notebook: Path | None = None
     hidden_from: Path | None = None  # a private hidden test set, instead of the source's public one
     screening: ScreeningLimits = ScreeningLimits()
+    audit: AuditSettings = AuditSettings()
 
     @property
     def readme(self) -> Path:
@@ -386,6 +399,10 @@ def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
     screening = ScreeningLimits(**{key: sc.positive(key, int, default)
                                    for key, default in vars(ScreeningLimits()).items()})
     sc.reject_unknown()
+    au = t.table("audit")
+    audit = AuditSettings(**{key: float(au.positive(key, (int, float), default))
+                             for key, default in vars(AuditSettings()).items()})
+    au.reject_unknown()
     t.reject_unknown()
     return Assignment(name, path.parent, title, task, dataset, seed, float(validation_fraction),
                       float(public_fraction), metrics, primary, scale, deadline, time_limit_s,
@@ -393,7 +410,7 @@ def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
                       None if baseline is None else float(baseline), None if reference is None else float(reference),
                       float(test_fraction), image_layout, context, tuple(classes) if classes else None,
                       relative_to, reference_notebook, baseline_notebook,
-                      course_root / hidden_from if hidden_from else None, screening)
+                      course_root / hidden_from if hidden_from else None, screening, audit)
 
 
 def _grade_scale(path: Path, points: list) -> GradeScale:

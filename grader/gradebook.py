@@ -44,7 +44,9 @@ CREATE TABLE IF NOT EXISTS runs (
     cell INTEGER,
     detail TEXT NOT NULL DEFAULT '',
     sample TEXT,  -- the start of a text-generation notebook's sample.txt
-    flags TEXT NOT NULL DEFAULT '[]'  -- JSON: what the screening found before the run (grader.screening)
+    flags TEXT NOT NULL DEFAULT '[]',  -- JSON: evidence for the instructor (grader.screening, grader.audit)
+    environment TEXT NOT NULL DEFAULT '{{}}',  -- JSON: what ran it (grader.runners.environment)
+    verifies INTEGER REFERENCES runs(id)  -- set on a `grader run --verify` re-run: the run it checks
 );
 CREATE INDEX IF NOT EXISTS runs_by_submission ON runs (submission_id, assignment_version);
 -- The roster: who a student is outside the grader (Moodle's participant id, ID number, email).
@@ -73,6 +75,11 @@ CREATE TABLE IF NOT EXISTS reference_runs (
     {OUTCOME},
     scores TEXT NOT NULL DEFAULT '{{}}'  -- JSON: split -> metric -> value
 );
+-- What `grader audit` found across an assignment's hand-ins (similar pairs), replaced at each audit.
+CREATE TABLE IF NOT EXISTS audit_flags (
+    submission_id INTEGER NOT NULL REFERENCES submissions(id),
+    flag TEXT NOT NULL  -- JSON, as runs.flags items
+);
 CREATE TABLE IF NOT EXISTS scores (
     run_id INTEGER NOT NULL REFERENCES runs(id),
     split TEXT NOT NULL,
@@ -96,12 +103,12 @@ class Gradebook:
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives power loss too
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
-        # Gradebooks made before runs.sample or runs.flags existed gain them in place.
+        # Gradebooks made before these columns existed gain them in place.
         columns = {r["name"] for r in self.db.execute("PRAGMA table_info(runs)")}
-        if "sample" not in columns:
-            self.db.execute("ALTER TABLE runs ADD COLUMN sample TEXT")
-        if "flags" not in columns:
-            self.db.execute("ALTER TABLE runs ADD COLUMN flags TEXT NOT NULL DEFAULT '[]'")
+        for column, kind in (("sample", "TEXT"), ("flags", "TEXT NOT NULL DEFAULT '[]'"),
+                             ("environment", "TEXT NOT NULL DEFAULT '{}'"), ("verifies", "INTEGER")):
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self.db.close()
@@ -140,16 +147,42 @@ class Gradebook:
         return {r["name"]: r["nickname"] for r in self.db.execute("SELECT name, nickname FROM nicknames")}
 
     def is_graded(self, submission_id: int, version: str) -> bool:
+        return self.graded_run(submission_id, version) is not None
+
+    def graded_run(self, submission_id: int, version: str) -> dict[str, Any] | None:
+        """The run that graded a submission under this version (never a verification), or None."""
         marks = ",".join("?" * len(RETRIED_STATUSES))
         row = self.db.execute(
-            f"SELECT 1 FROM runs WHERE submission_id=? AND assignment_version=? AND status NOT IN ({marks})",
+            f"SELECT * FROM runs WHERE submission_id=? AND assignment_version=? AND verifies IS NULL "
+            f"AND status NOT IN ({marks}) ORDER BY id DESC LIMIT 1",
             (submission_id, version, *RETRIED_STATUSES)).fetchone()
-        return row is not None
+        return None if row is None else dict(row)
+
+    def set_audit_flags(self, submission_ids: list[int], flags: dict[int, list[dict]]) -> None:
+        """Replace what an audit found for these submissions, in one transaction."""
+        with closing(self.db.cursor()) as cur:
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                cur.executemany("DELETE FROM audit_flags WHERE submission_id=?", [(i,) for i in submission_ids])
+                cur.executemany("INSERT INTO audit_flags (submission_id, flag) VALUES (?, ?)",
+                                [(i, json.dumps(f)) for i, found in flags.items() for f in found])
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+
+    def _submission_flags(self, submission_id: int) -> list[dict]:
+        """Flags of a submission beyond its run's own: its verification runs' and the last audit's."""
+        found = [f for r in self.db.execute("SELECT flags FROM runs WHERE submission_id=? AND verifies IS NOT NULL "
+                                             "ORDER BY id", (submission_id,)) for f in json.loads(r["flags"])]
+        found += [json.loads(r["flag"]) for r in self.db.execute(
+            "SELECT flag FROM audit_flags WHERE submission_id=? ORDER BY rowid", (submission_id,))]
+        return found
 
     def record(self, submission_id: int, version: str, runner: str, row: dict[str, Any],
                scores: dict[str, dict[str, float | None]]) -> int:
         """Store one finished run and its scores in a single transaction."""
-        row = row | {"flags": json.dumps(row.get("flags", []))}
+        row = row | {"flags": json.dumps(row.get("flags", [])), "environment": json.dumps(row.get("environment", {}))}
         columns = ["submission_id", "assignment_version", "runner", *row]
         values = [submission_id, version, runner, *row.values()]
         with closing(self.db.cursor()) as cur:
@@ -196,11 +229,16 @@ class Gradebook:
             SELECT s.id AS submission_id, s.assignment, s.student, s.path, s.sha256, s.submitted_at,
                    r.id AS run_id, r.status, r.message, r.cell, r.primary_metric, r.primary_score,
                    r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner, r.sample,
-                   r.flags
+                   r.flags, r.environment
             FROM submissions s
-            LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id)
+            LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id AND verifies IS NULL)
             {where} ORDER BY s.assignment, s.student, s.submitted_at, s.id""", params).fetchall()
-        return [_decoded(dict(r)) for r in rows]
+        return [self._with_submission_flags(_decoded(dict(r))) for r in rows]
+
+    def _with_submission_flags(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("verifies") is None:
+            row["flags"] = row["flags"] + self._submission_flags(row["submission_id"])
+        return row
 
     def runs(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
         """Every run, with its scores, oldest first."""
@@ -209,7 +247,7 @@ class Gradebook:
             SELECT s.assignment, s.student, s.path, s.sha256, s.submitted_at, r.*
             FROM runs r JOIN submissions s ON s.id = r.submission_id {where} ORDER BY r.id""", params)]
         for row in rows:
-            _decoded(row)
+            self._with_submission_flags(_decoded(row))
             row["scores"] = {}
             for score in self.db.execute("SELECT split, metric, value FROM scores WHERE run_id=?", (row["id"],)):
                 row["scores"].setdefault(score["split"], {})[score["metric"]] = score["value"]
@@ -217,8 +255,9 @@ class Gradebook:
 
 
 def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    """A run row with its flags as a list of dicts (grader.screening.Flag); none for a submission not run yet."""
+    """A run row with its flags (a list of dicts) and environment (a dict) decoded; empty before any run."""
     row["flags"] = json.loads(row.get("flags") or "[]")
+    row["environment"] = json.loads(row.get("environment") or "{}")
     return row
 
 

@@ -54,6 +54,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.ran": "it ran from top to bottom in {seconds:.1f} s",
         "check.predictions": "output_dir/predictions.csv follows the contract",
         "check.score": "validation {metric}: {value:.4f}",
+        "check.flagged": "the grader will flag this for the instructor's review (the grade does not change): {what}",
         "check.pass": "Your notebook honours the contract.",
         "check.fail": "Your notebook does not honour the contract yet: fix the items marked ✗.",
         "grades.missing": "not handed in",
@@ -90,6 +91,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "flag.long_literal": "a {form} literal of {size} characters (limit {limit})",
         "flag.literal_list": "a literal {form} of {size} constants (limit {limit})",
         "flag.literal_total": "{size} characters of string literals in the notebook (limit {limit})",
+        "flag.not_executed": "not executed: the notebook handed in has no outputs",
+        "flag.claim_mismatch": "its outputs claim {metric} {claimed}, the grader's run scored {score} "
+                               "(tolerance {tolerance}): \"{line}\"",
+        "flag.above_validation": "test {metric} {score} is far above its own validation claim {validation} "
+                                 "(gap over {gap})",
+        "flag.fast_top": "a top grade ({grade}) from a run of {seconds} s (under {limit} s)",
+        "flag.split_gap": "public and private halves far apart: {metric} {public} against {private} (over {gap})",
+        "flag.similar": "{similarity:.0%} of its own code is also in {other}'s hand-in ({pair})",
+        "flag.similar_archive": "{similarity:.0%} of its own code is also in {other} (archive)",
+        "flag.non_deterministic": "a re-run (--verify) scored {metric} {rerun} against {score} "
+                                  "(tolerance {tolerance}): the result depends on chance",
         "flag.form.text": "string",
         "flag.form.hex": "hex-like string",
         "flag.form.base64": "base64-like string",
@@ -175,6 +187,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.ran": "se ejecutó de principio a fin en {seconds:.1f} s",
         "check.predictions": "output_dir/predictions.csv cumple el contrato",
         "check.score": "{metric} en validación: {value:.4f}",
+        "check.flagged": "el corrector lo señalará al profesor para su revisión (la nota no cambia): {what}",
         "check.pass": "Tu notebook cumple el contrato.",
         "check.fail": "Tu notebook todavía no cumple el contrato: corrige los puntos marcados con ✗.",
         "grades.missing": "no entregada",
@@ -211,6 +224,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "flag.long_literal": "un literal ({form}) de {size} caracteres (límite {limit})",
         "flag.literal_list": "un literal ({form}) de {size} constantes (límite {limit})",
         "flag.literal_total": "{size} caracteres de literales de texto en el notebook (límite {limit})",
+        "flag.not_executed": "sin ejecutar: el notebook entregado no tiene salidas",
+        "flag.claim_mismatch": "sus salidas dicen {metric} {claimed}, la ejecución del corrector dio {score} "
+                               "(tolerancia {tolerance}): \"{line}\"",
+        "flag.above_validation": "{metric} en test {score}, muy por encima de su propia validación {validation} "
+                                 "(diferencia mayor que {gap})",
+        "flag.fast_top": "una nota máxima ({grade}) de una ejecución de {seconds} s (menos de {limit} s)",
+        "flag.split_gap": "mitades pública y privada muy distintas: {metric} {public} frente a {private} "
+                          "(más de {gap})",
+        "flag.similar": "el {similarity:.0%} de su código propio está también en la entrega de {other} ({pair})",
+        "flag.similar_archive": "el {similarity:.0%} de su código propio está también en {other} (archivo)",
+        "flag.non_deterministic": "una nueva ejecución (--verify) dio {metric} {rerun} frente a {score} "
+                                  "(tolerancia {tolerance}): el resultado depende del azar",
         "flag.form.text": "cadena",
         "flag.form.hex": "cadena hexadecimal",
         "flag.form.base64": "cadena tipo base64",

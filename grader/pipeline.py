@@ -7,24 +7,42 @@ and each row is committed as soon as its run ends.
 from __future__ import annotations
 
 import hashlib
+import random
 import re
 import secrets
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 from grader.assess import Assessment, assess
+from grader.audit.evidence import run_flags
 from grader.course import Assignment, Course
 from grader.data import DataError, DataLayout, layout
 from grader.data.integrity import DataChanged, DataGuard
 from grader.gradebook import Gradebook
 from grader.i18n import translator
 from grader.runners import Job, Runner, RunResult, get_runner
-from grader.runners.base import ERROR, INVALID_NOTEBOOK, INVALID_SUBMISSION, now_utc
-from grader.screening import Flag, screen
+from grader.runners.base import ERROR, INVALID_NOTEBOOK, INVALID_SUBMISSION, OK, now_utc
+from grader.screening import screen
 from grader.submissions import InvalidNotebook, Submission, discover, load_notebook
+
+
+def _grader_version() -> str:
+    """The package version and a digest of its source: two checkouts of one version told apart."""
+    try:
+        version = metadata.version("grader")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return f"{version}+{digest.hexdigest()[:8]}"
+
+
+GRADER_VERSION = _grader_version()
 
 
 class SandboxRequired(RuntimeError):
@@ -65,7 +83,8 @@ class _Pending:
     submission: Submission
     submission_id: int
     context: _Context
-    flags: list[Flag] = field(default_factory=list)  # what the screening found before the run
+    flags: list[dict] = field(default_factory=list)  # evidence for the instructor (screening, then audit)
+    verifies: dict | None = None  # `--verify`: the graded run this one re-runs
 
 
 def assignment_version(assignment: Assignment, data: DataLayout, anchor: float | None = None) -> str:
@@ -146,7 +165,7 @@ def _any_sandbox(docker_options: dict, trusted: bool) -> Runner:
 
 def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, cluster: str | None = None,
         jobs: int | None = None, timeout: float | None = None, force: bool = False, student: str | None = None,
-        unsandboxed: bool = False, on_start: Callable[[int], None] | None = None,
+        unsandboxed: bool = False, verify: int = 0, on_start: Callable[[int], None] | None = None,
         on_result: Callable[[RowReport], None] | None = None) -> BatchReport:
     """Grade every submission under `submissions_dir` that is not graded yet under its version.
 
@@ -154,6 +173,10 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
     runner instead, and is the only way to. The prepared data is checked against its manifest before
     the batch and before each run is scored: a change stops the batch (`report.stopped`), and the
     runs it touched are left to the next batch.
+
+    `verify=N` grades nothing new: it runs N random hand-ins graded `ok` under the current version
+    again (with `student`, that student's), records each re-run beside the graded run (whose grade
+    stays), and flags a score that moved by more than the assignment's `verify_tolerance`.
     """
     t = translator(course.language)
     report = BatchReport()
@@ -175,10 +198,17 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
             if context is None:
                 continue
             sub_id = book.register(sub.assignment, sub.student, str(sub.path), sub.sha256, sub.submitted_at)
+            if verify:
+                graded = book.graded_run(sub_id, context.version)
+                if graded is not None and graded["status"] == OK:
+                    pending.append(_Pending(sub, sub_id, context, verifies=graded))
+                continue
             if not (force or student) and book.is_graded(sub_id, context.version):
                 report.skipped += 1
                 continue
             pending.append(_Pending(sub, sub_id, context))
+        if verify and len(pending) > verify:
+            pending = random.sample(pending, verify)
         try:  # before the batch: nothing runs on data that is not the prepared one
             for context in contexts.values():
                 if context is not None:
@@ -190,17 +220,23 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
         if on_start:
             on_start(len(pending))
 
-        def finish(item: _Pending, result: RunResult, outcome: Assessment) -> None:
+        def finish(item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True) -> None:
+            a = item.context.assignment
+            if ran:  # what ran it, and the evidence of the hand-in
+                result.environment |= {"runner": runner.name, "grader": GRADER_VERSION, "seed": a.seed}
+                found = _evidence(item, outcome, result)
+                item.flags = found if item.verifies else item.flags + found
             book.record(item.submission_id, item.context.version, runner.name, {
                 "status": outcome.status, "message": outcome.message, "cell": result.cell,
                 "detail": result.detail, "started_at": result.started_at, "finished_at": result.finished_at,
                 "duration_s": result.duration_s, "primary_metric": item.context.assignment.primary_metric,
                 "primary_score": outcome.primary_score, "grade": outcome.grade, "artifacts": str(result.run_dir),
-                "sample": outcome.sample, "flags": [f.as_dict() for f in item.flags],
+                "sample": outcome.sample, "flags": item.flags,
+                "environment": result.environment, "verifies": item.verifies["id"] if item.verifies else None,
             }, outcome.scores)
             row = RowReport(item.submission.assignment, item.submission.student, outcome.status,
                             outcome.message, outcome.primary_score, outcome.grade, result.duration_s,
-                            [f.as_dict() for f in item.flags])
+                            item.flags)
             report.rows.append(row)
             if on_result:
                 on_result(row)
@@ -213,7 +249,7 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
             if rejected:
                 status, message = rejected
                 result = RunResult(str(item.submission_id), status, run_dir, now_utc(), now_utc(), evalue=message)
-                finish(item, result, Assessment(status, message))
+                finish(item, result, Assessment(status, message), ran=False)
                 continue
             job = make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
                            smoke=False, time_limit=timeout or a.time_limit_s)
@@ -265,6 +301,23 @@ def _context(course: Course, name: str, book: Gradebook, report: BatchReport) ->
     return _Context(assignment, data, assignment_version(assignment, data, anchor), anchor, DataGuard(data, name))
 
 
+def _evidence(item: _Pending, outcome: Assessment, result: RunResult) -> list[dict]:
+    """The flags a scored run adds: the audit's evidence (grader.audit.evidence), or for a verification
+    re-run, whether its score moved."""
+    a = item.context.assignment
+    if item.verifies is not None:
+        score, rerun = item.verifies["primary_score"], outcome.primary_score
+        if rerun is not None and abs(rerun - score) <= a.audit.verify_tolerance:
+            return []
+        return [{"kind": "non_deterministic", "metric": a.primary_metric, "score": round(score, 4),
+                 "rerun": None if rerun is None else round(rerun, 4), "tolerance": a.audit.verify_tolerance}]
+    try:
+        nb = load_notebook(item.submission.path)
+    except InvalidNotebook:
+        return []
+    return run_flags(nb, a, outcome.scores, outcome.grade, result.duration_s)
+
+
 def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
     """Why a hand-in cannot run; None when it can, with what the screening found in `item.flags`."""
     sub = item.submission
@@ -275,7 +328,7 @@ def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
         nb = load_notebook(sub.path)
     except InvalidNotebook as exc:
         return INVALID_NOTEBOOK, t("run.invalid_notebook", name=sub.path.name, detail=str(exc))
-    item.flags = screen(nb, item.context.assignment.screening)
+    item.flags = [f.as_dict() for f in screen(nb, item.context.assignment.screening)]
     return None
 
 

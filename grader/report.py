@@ -21,7 +21,7 @@ from grader.gradebook import Gradebook
 from grader.i18n import Translator, translator
 from grader.pipeline import slug
 from grader.runners.base import RunArtifacts
-from grader.screening import flags_text
+from grader.screening import SCREENING_KINDS, flags_text
 from grader.submissions import normalise_name
 
 TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!doctype html>
@@ -81,17 +81,18 @@ def find_student(course: Course, student: str) -> StudentGrades:
     raise UnknownStudent(f"no student '{student}' in {course.gradebook_path} (a name, ID number or email)")
 
 
-def report(course: Course, student: str, out: Path | None = None) -> StudentReport:
+def report(course: Course, student: str, out: Path | None = None, instructor: bool = False) -> StudentReport:
+    """The student's copy shows the screening of their own notebook; the instructor's, every flag."""
     s = find_student(course, student)
     t = translator(course.language)
-    out = Path(out) if out else course.workdir / "reports" / slug(s.student)
+    out = Path(out) if out else course.workdir / "reports" / (slug(s.student) + ("-instructor" if instructor else ""))
     out.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(sanitize_html=True)
     group_of = {a: g for g in s.groups for a in g.assignments}
     explanations = {name: explain(c, group_of.get(name), course.policy, t) for name, c in s.components.items()}
     assignments = []
     for name, component in s.components.items():
-        attempts = [_attempt_row(name, x, exporter, out, t) for x in component.attempts]
+        attempts = [_attempt_row(name, x, exporter, out, t, instructor) for x in component.attempts]
         assignments.append({
             "title": _title(course, name), "counted": component.counted or name not in group_of,
             "explanation": explanations[name], "attempts": attempts,
@@ -114,7 +115,8 @@ def _when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path, t: Translator) -> dict:
+def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path, t: Translator,
+                 instructor: bool) -> dict:
     notebook = ""
     executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts else None
     if executed and executed.is_file():
@@ -124,4 +126,5 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     return {"submitted": _when(x.submitted_at), "status": status, "message": x.message,
             "score": number(x.primary_score) or "-", "grade": number(x.worth) if x.status else "-",
-            "late": x.lateness.days, "notebook": notebook, "sample": x.sample, "flags": flags_text(x.flags, t)}
+            "late": x.lateness.days, "notebook": notebook, "sample": x.sample,
+            "flags": flags_text([f for f in x.flags if instructor or f["kind"] in SCREENING_KINDS], t)}

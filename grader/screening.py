@@ -19,6 +19,8 @@ import nbformat
 from grader.course import ScreeningLimits
 from grader.i18n import Translator, translator
 
+# The flags this module raises: about the student's own notebook, shown in the student's report too.
+SCREENING_KINDS = ("cell_size", "long_literal", "literal_list", "literal_total", "markdown_size")
 BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
 HEX = re.compile(r"^[0-9a-fA-F\s]+$")
 
@@ -36,10 +38,15 @@ class Flag:
 
 
 def describe(flag: dict, t: Translator | None = None) -> str:
-    """One flag (as stored) in words; English for the instructor unless a translator is given."""
+    """One flag (as stored: its kind and values) in words; English unless a translator is given.
+
+    Screening flags and the audit's (grader.audit) share this form and the `flag.<kind>` messages.
+    """
     t = t or translator("en")
-    what = t(f"flag.{flag['kind']}", size=flag['size'], limit=flag['limit'],
-             form=t(f"flag.form.{flag['form']}") if flag.get("form") else "")
+    values = {k: v for k, v in flag.items() if k not in ("kind", "cell")}
+    if values.get("form"):
+        values["form"] = t(f"flag.form.{values['form']}")
+    what = t(f"flag.{flag['kind']}", **values)
     return t("flag.in_cell", cell=flag["cell"], what=what) if flag.get("cell") else what
 
 

@@ -13,5 +13,6 @@ grader status --course demo
 grader moodle roster demo/participants.csv --course demo
 grader grades show --course demo
 grader grades export --format moodle --course demo
+grader audit digits --course demo
 grader report "Ana García" --course demo
 grader leaderboard publish --course demo --out demo/.grader/leaderboards

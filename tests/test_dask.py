@@ -66,8 +66,10 @@ def test_dask_batch_gives_the_same_results_as_the_local_runner(prepared_course, 
     assert outcome(dask)["good"][0] == "ok" and outcome(dask)["symlink"][0] == "invalid_predictions"
     with Gradebook(dask.gradebook_path) as book:
         good = next(r for r in book.latest() if r["student"] == "good")
-    # The artifacts are the grader's, whichever way they travelled.
+    # The artifacts are the grader's, whichever way they travelled, and so is the record of what ran them.
     assert (tmp_path / "dask" / ".grader") in Path(good["artifacts"]).parents
+    assert good["environment"]["runner"] == "dask" and good["environment"]["worker_runner"] == "bwrap"
+    assert good["environment"]["python"] and good["environment"]["cpu"]
     assert (Path(good["artifacts"]) / "executed.ipynb").is_file()
 
 

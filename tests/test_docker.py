@@ -13,6 +13,7 @@ import platform
 import socket
 import subprocess
 import threading
+from types import SimpleNamespace
 from pathlib import Path
 
 import nbformat
@@ -117,6 +118,9 @@ def test_hostile_batch_is_contained_and_every_other_submission_graded(engine, ho
     assert {s: r["status"] for s, r in rows.items()} == EXPECTED, {s: r["message"] for s, r in rows.items()}
     assert len(report.rows) == len(EXPECTED) + 1
     assert rows["good"]["primary_score"] > 0.8 and rows["good"]["grade"] > rows["weak"]["grade"]
+    environment = rows["good"]["environment"]  # what ran it: the image by id, the container's own Python
+    assert environment["runner"] == "docker" and environment["image"] == TEST_IMAGE
+    assert environment["image_id"] == engine.images.get(TEST_IMAGE).id and environment["python"]
     assert grader_containers(engine) == []  # every container removed
 
     run_dir = {s: Path(r["artifacts"]) for s, r in rows.items()}
@@ -215,7 +219,7 @@ class StandInClient:
     class images:
         @staticmethod
         def get(name):
-            return name
+            return SimpleNamespace(id=f"sha256:{name}", attrs={"RepoDigests": []})
 
     class containers:
         @staticmethod

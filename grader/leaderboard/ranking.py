@@ -109,7 +109,8 @@ def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False
 
     latest: dict[int, dict] = {}
     for run in book.runs(assignment=assignment):
-        latest[run["submission_id"]] = run  # runs come oldest first: the last one stands
+        if run["verifies"] is None:  # a verification re-run never replaces the graded run
+            latest[run["submission_id"]] = run  # runs come oldest first: the last one stands
     by_student: dict[str, list[dict]] = {}
     for run in latest.values():
         by_student.setdefault(run["student"], []).append(run)

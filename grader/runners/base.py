@@ -99,6 +99,7 @@ class RunResult(RunArtifacts):
     evalue: str = ""
     limit: float | None = None  # the limit that was hit (s or MB)
     detail: str = ""  # free text for the instructor: tracebacks, log tail
+    environment: dict = field(default_factory=dict)  # what ran it (grader.runners.environment)
 
     @classmethod
     def without_results(cls, job: Job, exc: BaseException, status: str = ERROR) -> "RunResult":

@@ -192,6 +192,8 @@ class DaskRunner(Runner):
                     if self.transfer == "task":
                         outcome, artifacts = outcome
                         _unpack(artifacts, job.run_dir)
+                    if outcome.environment:
+                        outcome.environment["worker_runner"] = self.worker_runner
                 except Exception as exc:  # e.g. KilledWorker: an error row, retried by the next batch
                     outcome = RunResult.without_results(job, exc)
                 yield outcome

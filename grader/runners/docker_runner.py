@@ -155,7 +155,10 @@ class DockerRunner(Runner):
     def _check_engine(self) -> None:
         """Faults of the set-up, found once before the batch instead of once per submission."""
         try:
-            self.client.images.get(self.image)
+            image = self.client.images.get(self.image)
+            # Recorded with every run: the id names the exact image, the digest where it came from.
+            self.image_facts = {"image": self.image, "image_id": image.id,
+                                "image_digest": (image.attrs.get("RepoDigests") or [None])[0]}
         except ImageNotFound:
             raise DockerUnavailable(f"the image '{self.image}' is not on this Docker engine: build it with "
                                     f"`grader image build --tag {self.image}`, or name another with --image") from None
@@ -244,6 +247,7 @@ class DockerRunner(Runner):
         if timed_out:
             return RunResult.stopped(job, TIMEOUT, started_at, duration)
         result = RunResult.read(job, exit_code, started_at, duration)
+        result.environment.update(self.image_facts)
         if oom_killed:  # whichever process the kernel chose: often the Jupyter kernel, papermill saw it die
             return RunResult.stopped(job, OOM, started_at, duration, cell=result.cell)
         return result

@@ -22,6 +22,7 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 from grader.runners.cells import student_cell
+from grader.runners.environment import describe
 from grader.runners.base import (DEAD_KERNEL, ERROR, FAILED, OK, OOM, TIMEOUT, RunResult, exception_fields,
                                  now_utc)
 
@@ -87,7 +88,7 @@ papermill_engines.register("grader", BoundedOutputEngine)
 
 def execute(job: dict) -> RunResult:
     output_nb = Path(job["executed_notebook"])
-    result = RunResult(job["key"], OK, Path(job["run_dir"]), started_at=now_utc())
+    result = RunResult(job["key"], OK, Path(job["run_dir"]), started_at=now_utc(), environment=describe())
     start = time.monotonic()
     BoundedOutputClient.output_limit = job.get("output_limit", DEFAULT_OUTPUT_LIMIT)
     try:
