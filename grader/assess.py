@@ -12,7 +12,8 @@ from pathlib import Path
 from grader.course import Assignment
 from grader.data import read_labels
 from grader.i18n import Translator
-from grader.runners.base import INVALID_PREDICTIONS, OK, RunResult
+from grader.hints import predictions_hints, run_hint, with_hints
+from grader.runners.base import FAILED, INVALID_PREDICTIONS, OK, RunResult
 from grader.scoring import (NEEDS_PROBABILITIES, InvalidPredictions, read_bytes_no_symlink, read_predictions,
                             score)
 
@@ -36,21 +37,24 @@ def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes
            t: Translator, anchor: float | None = None) -> Assessment:
     """`anchor`: the baseline or reference score a relative grade scale subtracts."""
     if result.status != OK:
-        return Assessment(result.status, result.message(t))
+        hint = run_hint(result.ename, result.evalue, t) if result.status == FAILED else ""
+        return Assessment(result.status, with_hints(result.message(t), [hint], t))
     truth = read_labels(labels_path)
     try:
         predictions = read_predictions(result.output_dir / PREDICTIONS_FILE, list(truth), classes, t,
                                        need_probabilities=assignment.primary_metric in NEEDS_PROBABILITIES)
         sample = _sample(result.output_dir / SAMPLE_FILE, t) if assignment.task == "next_character" else None
     except InvalidPredictions as exc:
-        return Assessment(INVALID_PREDICTIONS, f"{exc.path.name}: " + "; ".join(exc.faults))
+        hints = predictions_hints(exc.kinds, exc.header, exc.unknown_ids, classes, t)
+        return Assessment(INVALID_PREDICTIONS, with_hints(f"{exc.path.name}: " + "; ".join(exc.faults), hints, t))
     scores = score(predictions, truth, assignment.metrics)
     primary = scores["all"][assignment.primary_metric]
     if assignment.relative_to == "none":
         grade = assignment.scale.grade(primary)
     else:  # no anchor measured yet: no grade rather than a wrong one
         grade = None if primary is None or anchor is None else assignment.scale.grade(primary - anchor)
-    return Assessment(OK, "", scores, primary, grade, sample)
+    warning = t("pred.renormalised", count=predictions.renormalised) if predictions.renormalised else ""
+    return Assessment(OK, warning, scores, primary, grade, sample)
 
 
 def _sample(path: Path, t: Translator) -> str:

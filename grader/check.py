@@ -1,17 +1,20 @@
 """`grader check`: a student's self-check before handing in.
 
 The notebook runs in smoke mode with the public validation inputs as its test_dir and is scored
-against the public validation labels, through the same runner and scorer as a real grading run.
+against the public validation labels, through the same runner and scorer as a real grading run;
+from the course's prepared data, or from a student kit (grader.kit) with no course folder at all.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.assess import Assessment, assess
-from grader.course import Course
-from grader.data import layout
+from grader.course import Assignment, Course
+from grader.data import DataLayout, layout
+from grader.kit import Kit, open_kit
 from grader.i18n import translator
 from grader.pipeline import make_job, new_run_dir
 from grader.runners.local import LocalRunner
@@ -42,11 +45,38 @@ class CheckReport:
         return all(item.passed is not False for item in self.items)
 
 
+@dataclass
+class Practice:
+    """Where a self-check runs: the course's prepared data, or a student's kit (grader.kit)."""
+
+    assignment: Assignment
+    language: str
+    data: DataLayout | Kit  # its data_dir is the notebook's
+    test_dir: Path
+    labels: Path
+    classes: list[str]
+    run_dir: Path
+
+
 def check(course: Course, notebook: Path, assignment_name: str, timeout: float | None = None) -> CheckReport:
-    t = translator(course.language)
+    """The self-check against the course's prepared data (an instructor's or a course folder's)."""
     assignment = course.assignment(assignment_name)
     data = layout(course, assignment)
     data.manifest()  # a clear DataError when the data is not prepared
+    return run_check(Practice(assignment, course.language, data, data.check_test_dir, data.check_labels,
+                              data.classes, new_run_dir(course, assignment.name, "check")), notebook, timeout)
+
+
+def check_kit(kit_path: Path, notebook: Path, timeout: float | None = None) -> CheckReport:
+    """The self-check on a student's machine: only the grader package and the kit, no course folder."""
+    kit = open_kit(kit_path)
+    return run_check(Practice(kit.assignment, kit.language, kit, kit.test_dir, kit.labels, kit.classes,
+                              Path(tempfile.mkdtemp(prefix="grader-check-"))), notebook, timeout)
+
+
+def run_check(practice: Practice, notebook: Path, timeout: float | None = None) -> CheckReport:
+    t = translator(practice.language)
+    assignment = practice.assignment
     report = CheckReport(t("check.title", notebook=notebook.name, assignment=assignment.name))
     try:
         nb = load_notebook(notebook)
@@ -62,12 +92,12 @@ def check(course: Course, notebook: Path, assignment_name: str, timeout: float |
     report.items.append(CheckItem(True if has_params else None,
                                   t("check.parameters" if has_params else "check.no_parameters")))
 
-    run_dir = new_run_dir(course, assignment.name, "check")
+    run_dir = practice.run_dir
     limit = timeout or min(assignment.time_limit_s, SMOKE_TIME_LIMIT_S)
-    job = make_job(assignment, data, "check", notebook.resolve(), run_dir, smoke=True, time_limit=limit,
-                   test_dir=data.check_test_dir)
+    job = make_job(assignment, practice.data, "check", notebook.resolve(), run_dir, smoke=True, time_limit=limit,
+                   test_dir=practice.test_dir)
     result = LocalRunner().run(job)
-    outcome = assess(result, assignment, data.check_labels, data.classes, t)
+    outcome = assess(result, assignment, practice.labels, practice.classes, t)
     report.run_dir, report.assessment = run_dir, outcome
     if result.status != OK:
         report.items.append(CheckItem(False, outcome.message))
@@ -77,6 +107,8 @@ def check(course: Course, notebook: Path, assignment_name: str, timeout: float |
             report.items.append(CheckItem(False, outcome.message))
         else:
             report.items.append(CheckItem(True, t("check.predictions")))
+            if outcome.message:  # a warning about predictions that were accepted (rounded probabilities)
+                report.items.append(CheckItem(None, outcome.message))
             for metric, value in outcome.scores["all"].items():
                 if value is not None:
                     report.items.append(CheckItem(None, t("check.score", metric=metric, value=value)))

@@ -21,6 +21,8 @@ from rich.table import Table
 from grader import pipeline
 from grader.audit import audit, write_site
 from grader.check import check as run_check
+from grader.check import check_kit
+from grader.kit import write_kit
 from grader.course import ConfigError, load_course
 from grader.data import DataError, layout, prepare
 from grader.export import EXPORTERS, IDENTIFIERS, export, group_columns
@@ -289,15 +291,21 @@ def show_command(
 @app.command("check")
 def check_command(
     notebook: Path = typer.Argument(..., exists=True, dir_okay=False, help="Your notebook."),
-    assignment: str = typer.Option(..., "--assignment", "-a", help="The assignment it is for."),
+    assignment: Optional[str] = typer.Option(None, "--assignment", "-a", help="The assignment it is for "
+                                             "(with a course folder)."),
+    kit: Optional[Path] = typer.Option(None, "--kit", exists=True, help="The assignment's student kit (folder or "
+                                       ".zip): no course folder needed."),
     course_dir: Optional[Path] = CourseOption,
     timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds."),
     fmt: Format = FormatOption,
 ) -> None:
     """Check a notebook before handing it in: smoke mode, scored on the public validation split."""
-    course = _course(course_dir)
+    if bool(assignment) == bool(kit):
+        err.print("[red]error:[/] give --kit KIT (a student's kit), or --assignment A in a course folder")
+        raise typer.Exit(2)
     try:
-        report = run_check(course, notebook, assignment, timeout)
+        report = check_kit(kit, notebook, timeout) if kit else run_check(_course(course_dir), notebook, assignment,
+                                                                          timeout)
     except (ConfigError, DataError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
@@ -314,6 +322,27 @@ def check_command(
             "scores": report.assessment.scores if report.assessment else {},
             "run_dir": str(report.run_dir) if report.run_dir else None}, ensure_ascii=False, indent=2) + "\n")
     raise typer.Exit(0 if report.passed else 1)
+
+
+@app.command("kit")
+def kit_command(
+    assignment: str = typer.Argument(..., help="Assignment name."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="A folder, or a file ending in .zip "
+                                       "(default: <assignment>-kit.zip here)."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Write the student kit: public data, a practice test with its answers, README and starter; nothing hidden."""
+    course = _course(course_dir)
+    try:
+        written = write_kit(course, assignment, out or Path(f"{assignment}-kit.zip"))
+    except (ConfigError, DataError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    console.print(f"kit: {written}", highlight=False)
+    if course.kit_url:
+        console.print(f"publish it as {course.kit_url.rstrip('/')}/{assignment}-kit.zip (course.toml [kit] url)",
+                      highlight=False)
+    console.print(f"students: grader check NOTEBOOK --kit {written.name}", highlight=False)
 
 
 @moodle_app.command("import")

@@ -221,6 +221,7 @@ class Course:
     transfer: str = "shared"
     docker: DockerSettings = DockerSettings()
     worker_runner: str = "bwrap"  # the dask runner's jobs, on their workers
+    kit_url: str | None = None  # where the student kits are published (`[kit] url`)
 
     @property
     def gradebook_path(self) -> Path:
@@ -260,11 +261,14 @@ def load_course(root: str | Path = ".") -> Course:
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(path, "timezone", "an IANA time zone like Europe/Madrid", timezone) from None
     policy = _policy(t.table("policy"))
+    k = t.table("kit")
+    kit_url = k.get("url", str, None, expected="the URL of the folder where the kits are published")
+    k.reject_unknown()
     t.reject_unknown()
     folder = root / "assignments"
     assignments = {p.parent.name: p for p in sorted(folder.glob("*/assignment.toml"))} if folder.is_dir() else {}
     return Course(root, name, language, timezone, workdir, runner, jobs, assignments, policy, cluster, transfer,
-                  docker, worker_runner)
+                  docker, worker_runner, kit_url)
 
 
 def _rounding(t: _Table, default: str = "none") -> Rounding:
@@ -319,11 +323,13 @@ def _policy(t: _Table) -> Policy:
     return Policy(max_grade, missing, counts, late, rounding, tuple(groups), tuple(extensions))
 
 
-def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
-    """`course_root` (default: two folders up) anchors the reference notebooks' paths."""
+def load_assignment(path: Path, course_root: Path | None = None, name: str | None = None,
+                    references: bool = True) -> Assignment:
+    """`course_root` (default: two folders up) anchors the reference notebooks' paths; `name` (default: the
+    folder's). `references=False` (a student kit, which has none) skips checking the grade anchor's notebook."""
     raw = path.read_bytes() if path.is_file() else b""
     t = _Table(path, _read_toml(path))
-    name = path.parent.name
+    name = name or path.parent.name
     course_root = course_root or path.parent.parent.parent
     title = t.get("title", str, name)
     task = t.choice("task", TASKS, "classification")
@@ -369,7 +375,8 @@ def load_assignment(path: Path, course_root: Path | None = None) -> Assignment:
     baseline_notebook = ref.get("baseline", str, None)
     baseline_notebook = course_root / baseline_notebook if baseline_notebook else None
     ref.reject_unknown()
-    if relative_to != "none" and {"baseline": baseline_notebook, "reference": reference_notebook}[relative_to] is None:
+    if references and relative_to != "none" and {"baseline": baseline_notebook,
+                                                 "reference": reference_notebook}[relative_to] is None:
         raise ConfigError(path, "grade_relative_to", f"a [reference] {relative_to} notebook to measure", relative_to)
 
     deadline_value = t.get("deadline", (str, date), None, expected="a date-time like 2026-12-15T23:59")

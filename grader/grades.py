@@ -35,6 +35,7 @@ class Attempt:
     lateness: Lateness
     sample: str | None = None  # text-generation: the start of the generated text
     flags: list[dict] = field(default_factory=list)  # the screening's, for the instructor (never published)
+    duration_s: float | None = None  # how long its run took
 
     @property
     def pending(self) -> bool:
@@ -144,7 +145,8 @@ def compute(course: Course, book: Gradebook) -> CourseGrades:
             rule = late_rules.get(a, policy.late)
             tried = [Attempt(r["submission_id"], parse_when(r["submitted_at"]), r["status"], r["grade"],
                              r["primary_metric"], r["primary_score"], r["message"] or "", r["artifacts"],
-                             rule.judge(parse_when(r["submitted_at"]), deadline), r["sample"], r["flags"])
+                             rule.judge(parse_when(r["submitted_at"]), deadline), r["sample"], r["flags"],
+                             r["duration_s"])
                      for r in attempts.get((student, a), [])]
             components[a] = _component(a, tried, policy, deadline)
         group_results = [_group(g, components) for g in groups]

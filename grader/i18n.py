@@ -5,7 +5,10 @@ Instructor-facing text (logs, CLI help, config errors) stays in English.
 
 from __future__ import annotations
 
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 Translator = Callable[..., str]
 
@@ -44,8 +47,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pred.unknown_label": "{count} rows have a label that is neither a class index 0-{n_classes_1} "
                               "nor a class name (line:label {examples})",
         "pred.bad_probs": "{count} rows have probabilities that are not numbers >= 0 summing to 1 (lines {examples})",
+        "pred.logits": "{count} of those rows look like scores (logits), not probabilities: values below 0 or "
+                       "above 1; did you forget the softmax? (torch.softmax(logits, dim=1))",
+        "pred.renormalised": "warning: the probabilities of {count} rows summed to 1 only within the rounding "
+                             "of the digits written; they were scaled to sum to 1. Write them with significant "
+                             "digits (float_format=\"%.7g\")",
         "pred.prob_columns": "probability columns given, but {missing} is missing: give one p_<class> column per class",
         "pred.prob_needed": "this assignment is scored on probabilities: add the columns {first} ... {last}",
+        "hint.prefix": "Hint: {hint}",
+        "hint.colab": "google.colab (drive.mount) only exists in Colab: remove that cell and read the data from "
+                      "data_dir, which the grader fills in.",
+        "hint.package": "the grader has no package {package}; it offers {offered}. Use those, or remove the import.",
+        "hint.device": "do not set device yourself: use the device parameter the grader passes (\"cpu\" when there "
+                       "is no GPU), e.g. model.to(device).",
+        "hint.network": "the grader has no internet: no download=True, no pretrained weights from the internet; "
+                        "read everything from data_dir.",
+        "hint.paths": "the paths of your computer or of Colab do not exist in the grader: build every path from "
+                      "data_dir, test_dir and output_dir.",
+        "hint.read_only": "data_dir and test_dir are read-only: write only to output_dir (or /tmp).",
+        "hint.header": "the first line must be id,label (and p_<class> columns), not {header}: this is not "
+                       "Kaggle's format.",
+        "hint.extension": "write the ids without their file extension (Path(name).stem), as test_dir lists them.",
+        "hint.labels": "a label is a class index 0-{last} or one of these names, exactly as in classes.txt: "
+                       "{classes}.",
         "check.title": "Self-check of {notebook} for '{assignment}' (smoke mode, public validation split)",
         "check.valid_notebook": "the file is a valid notebook",
         "check.parameters": "it has a cell tagged 'parameters'",
@@ -84,6 +108,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "report.late": "days late",
         "report.notebook": "executed notebook",
         "report.none": "no submission",
+        "report.insight": "What this run teaches",
+        "report.runtime": "It ran in {seconds:.0f} s of its {budget:.0f} s budget ({share:.0%}).",
+        "report.standing": "Where your score stands in the course (the leaderboard's split), with the baseline "
+                           "and the reference.",
+        "report.public_only": "Per class, on the public half of the hidden test set:",
+        "report.class": "class",
+        "report.accuracy": "accuracy",
+        "report.items": "images",
+        "report.confusion": "Confusion matrix on the public half: rows are the true classes, columns what your "
+                            "model predicted.",
+        "report.predicted": "predicted",
+        "report.true": "true class",
+        "report.you": "you",
         "report.group": "{name}: the best {best} of {n} count, averaged: {grade}",
         "flag.in_cell": "cell {cell}: {what}",
         "flag.cell_size": "{size} characters of code in one cell (limit {limit})",
@@ -177,8 +214,29 @@ MESSAGES: dict[str, dict[str, str]] = {
         "pred.unknown_label": "{count} filas tienen una etiqueta que no es ni un índice de clase 0-{n_classes_1} "
                               "ni un nombre de clase (línea:etiqueta {examples})",
         "pred.bad_probs": "{count} filas tienen probabilidades que no son números >= 0 que sumen 1 (líneas {examples})",
+        "pred.logits": "{count} de esas filas parecen puntuaciones (logits), no probabilidades: valores menores "
+                       "que 0 o mayores que 1; ¿falta la softmax? (torch.softmax(logits, dim=1))",
+        "pred.renormalised": "aviso: las probabilidades de {count} filas sumaban 1 solo dentro del redondeo de las "
+                             "cifras escritas; se han escalado para que sumen 1. Escríbelas con cifras significativas "
+                             "(float_format=\"%.7g\")",
         "pred.prob_columns": "hay columnas de probabilidad, pero falta {missing}: da una columna p_<clase> por clase",
         "pred.prob_needed": "esta práctica se puntúa con probabilidades: añade las columnas {first} ... {last}",
+        "hint.prefix": "Pista: {hint}",
+        "hint.colab": "google.colab (drive.mount) solo existe en Colab: quita esa celda y lee los datos de "
+                      "data_dir, que rellena el corrector.",
+        "hint.package": "el corrector no tiene el paquete {package}; tiene {offered}. Usa esos, o quita el import.",
+        "hint.device": "no fijes device tú: usa el parámetro device que pasa el corrector (\"cpu\" cuando no hay "
+                       "GPU), por ejemplo model.to(device).",
+        "hint.network": "el corrector no tiene internet: nada de download=True ni de pesos preentrenados de "
+                        "internet; lee todo de data_dir.",
+        "hint.paths": "las rutas de tu ordenador o de Colab no existen en el corrector: construye todas las rutas "
+                      "a partir de data_dir, test_dir y output_dir.",
+        "hint.read_only": "data_dir y test_dir son de solo lectura: escribe solo en output_dir (o en /tmp).",
+        "hint.header": "la primera línea debe ser id,label (y las columnas p_<clase>), no {header}: este no es el "
+                       "formato de Kaggle.",
+        "hint.extension": "escribe los ids sin la extensión del fichero (Path(nombre).stem), como aparecen en test_dir.",
+        "hint.labels": "una etiqueta es un índice de clase 0-{last} o uno de estos nombres, tal cual están en "
+                       "classes.txt: {classes}.",
         "check.title": "Autocomprobación de {notebook} para '{assignment}' (modo rápido, validación pública)",
         "check.valid_notebook": "el fichero es un notebook válido",
         "check.parameters": "tiene una celda etiquetada 'parameters'",
@@ -217,6 +275,19 @@ MESSAGES: dict[str, dict[str, str]] = {
         "report.late": "días de retraso",
         "report.notebook": "notebook ejecutado",
         "report.none": "sin entrega",
+        "report.insight": "Qué enseña esta ejecución",
+        "report.runtime": "Se ejecutó en {seconds:.0f} s de sus {budget:.0f} s de presupuesto ({share:.0%}).",
+        "report.standing": "Dónde queda tu puntuación en el curso (la parte de la clasificación), con la línea "
+                           "base y la referencia.",
+        "report.public_only": "Por clase, en la mitad pública del test oculto:",
+        "report.class": "clase",
+        "report.accuracy": "exactitud",
+        "report.items": "imágenes",
+        "report.confusion": "Matriz de confusión en la mitad pública: las filas son las clases reales y las "
+                            "columnas lo que predijo tu modelo.",
+        "report.predicted": "predicha",
+        "report.true": "clase real",
+        "report.you": "tú",
         "report.group": "{name}: cuentan las {best} mejores de {n}, promediadas: {grade}",
         "flag.in_cell": "celda {cell}: {what}",
         "flag.cell_size": "{size} caracteres de código en una celda (límite {limit})",
@@ -278,6 +349,21 @@ MESSAGES: dict[str, dict[str, str]] = {
         "board.percentile": "percentil medio",
     },
 }
+
+
+# How people of each language write a date and time; the zone's abbreviation follows.
+TIME_FORMATS = {"es": "%d/%m/%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
+
+
+def local_time(value: str | datetime | None, language: str, timezone: str) -> str:
+    """A moment as the course's students read it: in the course's time zone and the language's format."""
+    if value is None or value == "":
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # the gradebook stores UTC
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{local.strftime(TIME_FORMATS.get(language, TIME_FORMATS['en']))} {local.tzname()}"
 
 
 def translator(language: str) -> Translator:

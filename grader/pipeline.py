@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from grader.assess import Assessment, assess
 from grader.audit.evidence import run_flags
@@ -43,6 +43,10 @@ def _grader_version() -> str:
 
 
 GRADER_VERSION = _grader_version()
+
+
+if TYPE_CHECKING:
+    from grader.kit import Kit
 
 
 class SandboxRequired(RuntimeError):
@@ -332,7 +336,7 @@ def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
     return None
 
 
-def make_job(a: Assignment, data: DataLayout, key: str, notebook: Path, run_dir: Path, *, smoke: bool,
+def make_job(a: Assignment, data: DataLayout | Kit, key: str, notebook: Path, run_dir: Path, *, smoke: bool,
              time_limit: float, test_dir: Path | None = None) -> Job:
     """The one way a notebook of an assignment is run: graded, self-checked or as a reference."""
     return Job(

@@ -18,7 +18,9 @@ from nbconvert import HTMLExporter
 from grader.course import Course
 from grader.grades import Attempt, StudentGrades, compute, explain, feedback, final_line, number
 from grader.gradebook import Gradebook
-from grader.i18n import Translator, translator
+from grader.i18n import Translator, local_time, translator
+from grader.report_figures import confusion_png, public_breakdown, standing_png
+from grader.runners.base import OK
 from grader.pipeline import slug
 from grader.runners.base import RunArtifacts
 from grader.screening import SCREENING_KINDS, flags_text
@@ -34,6 +36,8 @@ table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
 th, td { border-bottom: 1px solid #ddd; padding: .4rem .6rem; text-align: left; vertical-align: top; }
 .final { font-size: 2rem; font-weight: bold; }
 .dropped { color: #888; }
+img.plot { max-width: 100%; }
+table.per-class { width: auto; }
 </style></head><body>
 <h1>{{ t("report.title", student=student) }}</h1>
 <p>{{ course }}</p>
@@ -53,6 +57,17 @@ th, td { border-bottom: 1px solid #ddd; padding: .4rem .6rem; text-align: left; 
 {% if x.sample %}<tr><td colspan="6"><pre class="sample">{{ x.sample }}</pre></td></tr>{% endif %}{% endfor %}
 </tbody></table>{% else %}<p>{{ t("report.none") }}</p>{% endif %}
 {% if a.deadline %}<p>{{ t("report.deadline") }}: {{ a.deadline }}</p>{% endif %}
+{% if a.insight %}<section class="insight"><h4>{{ t("report.insight") }}</h4>
+<p class="runtime">{{ a.insight.runtime }}</p>
+{% if a.insight.get('standing') %}<figure><img class="plot" src="{{ a.insight.standing }}" alt="{{ t('report.standing') }}">
+<figcaption>{{ t("report.standing") }}</figcaption></figure>{% endif %}
+{% if a.insight.get('per_class') %}<p>{{ t("report.public_only") }}</p>
+<table class="per-class"><thead><tr><th>{{ t("report.class") }}</th><th>{{ t("report.accuracy") }}</th>
+<th>{{ t("report.items") }}</th></tr></thead><tbody>{% for name, accuracy, items in a.insight.per_class %}
+<tr><td>{{ name }}</td><td>{{ "%.1f %%" | format(accuracy * 100) }}</td><td>{{ items }}</td></tr>{% endfor %}</tbody></table>{% endif %}
+{% if a.insight.get('confusion') %}<figure><img class="plot" src="{{ a.insight.confusion }}" alt="{{ t('report.confusion') }}">
+<figcaption>{{ t("report.confusion") }}</figcaption></figure>{% endif %}
+</section>{% endif %}
 {% endfor %}
 </body></html>
 """)
@@ -92,11 +107,12 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
     explanations = {name: explain(c, group_of.get(name), course.policy, t) for name, c in s.components.items()}
     assignments = []
     for name, component in s.components.items():
-        attempts = [_attempt_row(name, x, exporter, out, t, instructor) for x in component.attempts]
+        attempts = [_attempt_row(name, x, exporter, out, t, instructor, course) for x in component.attempts]
         assignments.append({
             "title": _title(course, name), "counted": component.counted or name not in group_of,
             "explanation": explanations[name], "attempts": attempts,
-            "deadline": _when(component.deadline) if component.deadline else ""})
+            "deadline": _when(component.deadline, course) if component.deadline else "",
+            "insight": _insight(course, name, component.chosen, s.student, out, t)})
     final = final_line(s, course.policy, t)
     why = [t("report.group", name=g.name, best=g.best, n=len(g.assignments), grade=number(g.grade))
            for g in s.groups if g.grade is not None and len(g.assignments) > 1] + [final]
@@ -111,12 +127,33 @@ def _title(course: Course, name: str) -> str:
     return course.assignment(name).title if name in course.assignments else name
 
 
-def _when(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M %Z")
+def _when(value: datetime, course: Course) -> str:
+    return local_time(value, course.language, course.timezone)
+
+
+def _insight(course: Course, name: str, chosen: Attempt | None, student: str, out: Path, t: Translator) -> dict | None:
+    """What the counted run teaches (grader.report_figures), its plots written beside the page."""
+    if chosen is None or chosen.status != OK or name not in course.assignments or not chosen.artifacts:
+        return None
+    a = course.assignment(name)
+    insight: dict = {"runtime": t("report.runtime", seconds=chosen.duration_s or 0, budget=a.time_limit_s,
+                                  share=(chosen.duration_s or 0) / a.time_limit_s)}
+    standing = standing_png(course, a, student, t)
+    if standing:
+        (out / f"{name}-standing.png").write_bytes(standing)
+        insight["standing"] = f"{name}-standing.png"
+    breakdown = public_breakdown(course, a, chosen.artifacts, t)
+    if breakdown:
+        insight["per_class"] = breakdown.per_class
+        matrix = confusion_png(breakdown, t)
+        if matrix:
+            (out / f"{name}-confusion.png").write_bytes(matrix)
+            insight["confusion"] = f"{name}-confusion.png"
+    return insight
 
 
 def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path, t: Translator,
-                 instructor: bool) -> dict:
+                 instructor: bool, course: Course) -> dict:
     notebook = ""
     executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts else None
     if executed and executed.is_file():
@@ -124,7 +161,7 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
         body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
         (out / notebook).write_text(body, encoding="utf-8")
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
-    return {"submitted": _when(x.submitted_at), "status": status, "message": x.message,
+    return {"submitted": _when(x.submitted_at, course), "status": status, "message": x.message,
             "score": number(x.primary_score) or "-", "grade": number(x.worth) if x.status else "-",
             "late": x.lateness.days, "notebook": notebook, "sample": x.sample,
             "flags": flags_text([f for f in x.flags if instructor or f["kind"] in SCREENING_KINDS], t)}

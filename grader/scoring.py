@@ -22,8 +22,12 @@ EXAMPLES_SHOWN = 5
 
 
 class InvalidPredictions(ValueError):
-    def __init__(self, path: Path, faults: list[str]):
+    """The faults in words, and for hints (grader.hints) their message keys, the header and unknown ids."""
+
+    def __init__(self, path: Path, faults: list[str], kinds: tuple[str, ...] = (), header: str = "",
+                 unknown_ids: tuple[str, ...] = ()):
         self.path, self.faults = path, faults
+        self.kinds, self.header, self.unknown_ids = kinds, header, unknown_ids
         super().__init__(f"{path.name}: " + "; ".join(faults))
 
 
@@ -32,6 +36,7 @@ class Predictions:
     ids: list[str]
     labels: np.ndarray  # class indices, aligned with ids
     probabilities: np.ndarray | None  # (n, n_classes), rows sum to 1
+    renormalised: int = 0  # rows whose sum was off by their rounding only, scaled to 1
 
 
 def read_bytes_no_symlink(path: Path, limit: int, t: Translator) -> bytes:
@@ -56,6 +61,13 @@ def _examples(items: list) -> str:
     return shown + (f", ... ({len(items)})" if len(items) > EXAMPLES_SHOWN else "")
 
 
+# Rows of probabilities written with fixed decimals ("%.4f") sum to 1 only within what rounding each
+# value explains: half a unit of the last digit per class (65 classes at "%.4f": 0.00325). Within
+# that bound the intent is plain, so the row is scaled to 1 and counted in a warning; past it, or
+# for values written in full, a sum off by more than EXACT_TOLERANCE is an error.
+EXACT_TOLERANCE = 1e-3
+
+
 def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t: Translator,
                      need_probabilities: bool = False) -> Predictions:
     data = read_bytes_no_symlink(path, MAX_PREDICTIONS_BYTES, t)
@@ -69,16 +81,18 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
         raise InvalidPredictions(path, [t("pred.empty")])
     header = [h.strip() for h in rows[0]]
     if "id" not in header or "label" not in header:
-        raise InvalidPredictions(path, [t("pred.header", header=",".join(header))])
+        raise InvalidPredictions(path, [t("pred.header", header=",".join(header))], ("pred.header",), ",".join(header))
     id_col, label_col = header.index("id"), header.index("label")
     prob_cols = _probability_columns(header, classes, path, t)
     if need_probabilities and prob_cols is None:
         raise InvalidPredictions(path, [t("pred.prob_needed", first=f"p_{classes[0]}", last=f"p_{classes[-1]}")])
 
     faults: list[str] = []
+    kinds: list[str] = []
     class_index = {name: i for i, name in enumerate(classes)}
     seen: dict[str, int] = {}
     duplicates, unknown_ids, unknown_labels, nan_labels, short_rows, bad_probs = [], [], [], [], [], []
+    logits, renormalised = 0, 0
     labels = np.full(len(expected_ids), -1, dtype=np.int64)
     probs = np.zeros((len(expected_ids), len(classes))) if prob_cols else None
     position = {pid: i for i, pid in enumerate(expected_ids)}
@@ -103,11 +117,13 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
             continue
         labels[position[pid]] = label
         if prob_cols:
-            values = _parse_probabilities(row, prob_cols)
+            values, fault = _parse_probabilities(row, prob_cols)
             if values is None:
                 bad_probs.append(line)
+                logits += fault == "logits"
             else:
                 probs[position[pid]] = values
+                renormalised += fault == "rounded"
     missing = [pid for pid in expected_ids if pid not in seen]
     for items, key in ((short_rows, "pred.columns"), (duplicates, "pred.duplicate"),
                        (unknown_ids, "pred.extra"), (missing, "pred.missing_ids"),
@@ -115,9 +131,13 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
                        (bad_probs, "pred.bad_probs")):
         if items:
             faults.append(t(key, count=len(items), examples=_examples(items), n_classes=len(classes)))
+            kinds.append(key)
+    if logits:
+        faults.append(t("pred.logits", count=logits))
+        kinds.append("pred.logits")
     if faults:
-        raise InvalidPredictions(path, faults)
-    return Predictions(list(expected_ids), labels, probs)
+        raise InvalidPredictions(path, faults, tuple(kinds), ",".join(header), tuple(unknown_ids[:50]))
+    return Predictions(list(expected_ids), labels, probs, renormalised)
 
 
 def _parse_label(raw: str, class_index: dict[str, int], n_classes: int) -> int | None:
@@ -146,14 +166,28 @@ def _probability_columns(header: list[str], classes: list[str], path: Path, t: T
     return columns
 
 
-def _parse_probabilities(row: list[str], columns: list[int]) -> np.ndarray | None:
+def _parse_probabilities(row: list[str], columns: list[int]) -> tuple[np.ndarray | None, str]:
+    """(the row's probabilities summing to 1, or None) and what was off: "", "rounded", "logits" or "bad"."""
     try:
         values = np.array([float(row[c]) for c in columns])
     except ValueError:
-        return None
-    if not np.all(np.isfinite(values)) or np.any(values < 0) or abs(values.sum() - 1) > 1e-3:
-        return None
-    return values / values.sum()
+        return None, "bad"
+    if not np.all(np.isfinite(values)):
+        return None, "bad"
+    off = abs(values.sum() - 1)
+    if np.any(values < 0) or off > max(EXACT_TOLERANCE, _rounding_bound([row[c] for c in columns])):
+        # Scores of a network's last layer: negative, or summing to anything. Exponentials they need.
+        return None, "logits" if np.any(values < 0) or np.any(values > 1) else "bad"
+    return values / values.sum(), "rounded" if off > EXACT_TOLERANCE else ""
+
+
+def _rounding_bound(cells: list[str]) -> float:
+    """How far from 1 a row's sum can be from rounding alone, given the decimals it was written with."""
+    cells = [c.strip().lower() for c in cells]
+    if any("e" in c for c in cells):  # scientific notation keeps significant digits: no fixed rounding
+        return 0.0
+    decimals = max((len(c.split(".", 1)[1]) for c in cells if "." in c), default=0)
+    return 0.0 if decimals == 0 else len(cells) * 0.5 * 10.0 ** -decimals
 
 
 # --- metrics ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 from grader import pipeline
 from grader.audit import audit, write_site
 from grader.audit.claims import best, claims
+from grader.audit.evidence import run_flags
 from grader.course import load_course
 from grader.gradebook import Gradebook
 from notebooks import GOOD, LOAD, WRITE, write_notebook
@@ -121,6 +122,19 @@ def test_claims_are_read_in_the_forms_people_print_them():
     assert best(claims(text, "bits_per_char"), lower_is_better=True).value == pytest.approx(1.93)
 
 
+def test_odd_runs_are_flagged_from_their_scores(course):
+    a = course.assignment("digits")  # grade scale 0.5 -> 0, 1.0 -> 10
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("fit()")])
+    nb.cells[0].execution_count = 1
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="val_accuracy: 0.52\n")]
+    scores = {"all": {"accuracy": 0.98}, "public": {"accuracy": 0.99}, "private": {"accuracy": 0.85}}
+    flags = {f["kind"]: f for f in run_flags(nb, a, scores, grade=9.6, duration_s=3.0)}
+    assert set(flags) == {"claim_mismatch", "above_validation", "fast_top", "split_gap"}
+    assert flags["above_validation"]["validation"] == 0.52 and flags["fast_top"]["seconds"] == 3.0
+    calm = {"all": {"accuracy": 0.53}, "public": {"accuracy": 0.54}, "private": {"accuracy": 0.52}}
+    assert run_flags(nb, a, calm, grade=0.6, duration_s=300.0) == []  # a claim within 3 points, nothing odd
+
+
 def test_claims_odd_runs_and_unexecuted_hand_ins_are_flagged(course, tmp_path):
     subs = tmp_path / "subs" / "digits"
     write_notebook(subs / "honest_first.ipynb", GOOD)
@@ -161,6 +175,14 @@ def test_similar_hand_ins_are_flagged_and_independent_ones_from_one_starter_are_
     similar = [f for f in rows["ana"].flags if f["kind"] == "similar"]
     assert similar and similar[0]["other"] == "bea"
     assert not any(f["kind"] == "similar" for s in ("carlos", "dani") for f in rows[s].flags)
+    # An archive of earlier years: a renamed copy of an old notebook is found there too.
+    archive = tmp_path / "2025"
+    write_notebook(archive / "old" / "knn.ipynb", [LOAD, KNN.replace("votes", "votos").replace("nearest", "cerca"),
+                                                   WRITE])
+    with_archive = {r.student: r for r in audit(course, "digits", archive=archive).rows}
+    (old,) = [f for f in with_archive["dani"].flags if f["kind"] == "similar_archive"]
+    assert old["other"] == "old/knn.ipynb" and old["similarity"] >= 0.6
+    assert not any(f["kind"] == "similar_archive" for f in with_archive["carlos"].flags)
     # The flag is stored: grader show and the instructor's export have it.
     env = {"GRADER_COURSE": str(course.root), "PATH": "/usr/bin:/bin"}
     show = subprocess.run([*GRADER, "show", "ana"], capture_output=True, text=True, env=env)

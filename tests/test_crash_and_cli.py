@@ -102,6 +102,22 @@ def test_check_says_plainly_whether_the_contract_holds(course_dir, tmp_path):
     assert any("have no prediction" in item["text"] for item in report["items"] if item["passed"] is False)
 
 
+def test_rounded_probabilities_pass_with_a_warning_and_logits_get_the_softmax_hint(course_dir, tmp_path):
+    cli = CliRunner()
+    rounded = GOOD[:2] + [GOOD[2].replace("index=False)", "index=False, float_format='%.2f')")]
+    notebook = write_notebook(tmp_path / "rounded.ipynb", rounded)
+    result = cli.invoke(app, ["check", str(notebook), "-a", "digits", "--course", str(course_dir), "-f", "json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["passed"], result.output
+    (warning,) = [i["text"] for i in report["items"] if "summed to 1 only within the rounding" in i["text"]]
+    assert warning.startswith("warning: the probabilities of ") and "%.7g" in warning
+    logits = GOOD[:2] + ["proba = -distances  # scores, not probabilities", GOOD[2]]
+    notebook = write_notebook(tmp_path / "logits.ipynb", logits)
+    result = cli.invoke(app, ["check", str(notebook), "-a", "digits", "--course", str(course_dir), "-f", "json"])
+    assert result.exit_code == 1
+    assert any("did you forget the softmax?" in i["text"] for i in json.loads(result.stdout)["items"])
+
+
 def test_check_speaks_spanish_in_a_spanish_course(course_dir, tmp_path):
     toml = course_dir / "course.toml"
     toml.write_text(toml.read_text().replace('language = "en"', 'language = "es"'))

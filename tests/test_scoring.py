@@ -90,6 +90,26 @@ def test_bad_probabilities_are_faults(tmp_path):
     assert "3 rows have probabilities that are not numbers >= 0 summing to 1 (lines 2, 3, 4)" in faults(tmp_path, text)
 
 
+def test_rounded_probabilities_are_scaled_to_one_and_counted(tmp_path):
+    # Written with few decimals: sums like 0.99 and 1.01, which mean 1 (a text's 65 classes at "%.4f" are
+    # off by up to 0.003).
+    text = "id,label,p_cat,p_dog,p_fox\na1,0,0.33,0.33,0.33\nb2,1,0.1,0.8,0.1\nc3,2,0.01,0.01,0.99\n" \
+           "d4,0,1,0,0\n"
+    pred = read(tmp_path, text)
+    assert pred.renormalised == 2
+    assert np.allclose(pred.probabilities.sum(axis=1), 1) and np.allclose(pred.probabilities[0], 1 / 3)
+
+
+def test_logits_are_refused_with_the_softmax_hint(tmp_path):
+    text = "id,label,p_cat,p_dog,p_fox\na1,0,2.3,-1.2,0.4\nb2,1,-0.5,3.1,0.2\nc3,2,0.1,0.2,4.0\nd4,0,1.5,0.1,-2\n"
+    found = faults(tmp_path, text)
+    assert "4 rows have probabilities that are not numbers >= 0 summing to 1" in found
+    assert "look like scores (logits)" in found and "softmax" in found
+    short = "id,label,p_cat,p_dog,p_fox\na1,0,0.5,0.3,0\nb2,1,0,1,0\nc3,2,0,0,1\nd4,0,1,0,0\n"
+    found = faults(tmp_path, short)  # 0.8 is more than one decimal's rounding, and no logit: a plain fault
+    assert "1 rows have probabilities" in found and "softmax" not in found
+
+
 def test_spanish_messages_follow_the_course_language(tmp_path):
     path = tmp_path / "predictions.csv"
     path.write_text("id,label\na1,0\n")

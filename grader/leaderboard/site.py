@@ -22,7 +22,7 @@ matplotlib.use("Agg")  # files only: no display on a grading server
 import matplotlib.pyplot as plt  # noqa: E402
 
 from grader.course import Course  # noqa: E402
-from grader.i18n import translator  # noqa: E402
+from grader.i18n import local_time, translator  # noqa: E402
 from grader.leaderboard.ranking import Board, boards  # noqa: E402
 
 MANIFEST = ".published.json"
@@ -62,26 +62,28 @@ def board_json(b: Board) -> str:
                        "entries": [e.public() for e in b.entries]}, ensure_ascii=False, indent=2)
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     return out.getvalue()
 
 
-def plot_scores(b: Board, t) -> bytes:
-    """Where the class stands: the ranked scores, with the baseline and the reference marked."""
+def plot_scores(b: Board, t, you: float | None = None) -> bytes:
+    """Where the class stands: the ranked scores, with the baseline, the reference (and `you`) marked."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.hist([e.score for e in b.entries], bins=min(30, max(5, len(b.entries) // 3)), color="#4c78a8")
-    for value, label, colour in ((b.baseline, t("board.baseline"), "#e45756"),
-                                 (b.reference, t("board.reference"), "#54a24b")):
+    marks = ((b.baseline, t("board.baseline"), "#e45756", "--"), (b.reference, t("board.reference"), "#54a24b", "--"),
+             (you, t("report.you"), "#222222", "-"))
+    for value, label, colour, style in marks:
         if value is not None:
-            ax.axvline(value, color=colour, linestyle="--", label=f"{label} {fmt(value)}")
-    if b.baseline is not None or b.reference is not None:
+            ax.axvline(value, color=colour, linestyle=style, linewidth=2 if style == "-" else 1,
+                       label=f"{label} {fmt(value)}")
+    if any(value is not None for value, *_ in marks):
         ax.legend()
     ax.set_xlabel(f"{b.metric} ({t('board.split_' + b.split)})")
     ax.set_ylabel(t("board.students"))
-    return _png(fig)
+    return png(fig)
 
 
 def plot_progress(b: Board, t) -> bytes:
@@ -97,7 +99,7 @@ def plot_progress(b: Board, t) -> bytes:
         ax.plot(xs, [s for _, s in b.timeline], ".", color="#bbbbbb", markersize=4)
     ax.set_ylabel(f"{b.metric}")
     fig.autofmt_xdate()
-    return _png(fig)
+    return png(fig)
 
 
 def standing(all_boards: list[Board]) -> list[dict]:
@@ -117,7 +119,8 @@ def standing(all_boards: list[Board]) -> list[dict]:
 def render(course: Course, all_boards: list[Board], published: str) -> dict[str, bytes]:
     """Every file of the site, by its path under the output folder."""
     t = translator(course.language)
-    common = {"lang": course.language, "course": course.name, "t": t, "fmt": fmt, "published": published}
+    common = {"lang": course.language, "course": course.name, "t": t, "fmt": fmt, "published": published,
+              "when": lambda value: local_time(value, course.language, course.timezone)}
     files = {
         "style.css": STYLE.encode(),
         "index.html": ENV.get_template("index.html.j2").render(root="", boards=all_boards, **common).encode(),
@@ -158,6 +161,6 @@ def publish(course: Course, out: Path | None = None, reveal: bool = False,
             now: datetime | None = None) -> list[Board]:
     out = Path(out) if out else course.root / "leaderboards"
     all_boards = boards(course, reveal, now)
-    published = (now or datetime.now(timezone.utc)).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    published = local_time(now or datetime.now(timezone.utc), course.language, course.timezone)
     write_site(render(course, all_boards, published), out)
     return all_boards

@@ -1,0 +1,77 @@
+"""Hints: the faults students really make, each mapped to a plain sentence that says what to change.
+
+A fault's own message is right and often useless to a student ("No module named 'google'"). The
+hint is added after it, in the course's language; the fault stays. Hints are matched on what the
+run and the scorer report, never guessed from the notebook's code.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import metadata
+
+from grader.i18n import Translator
+
+# What the execution environment offers for these practicals, named as students import them.
+OFFERED = ("numpy", "pandas", "torch", "torchvision", "scikit-learn", "matplotlib", "pillow", "scipy")
+MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
+NETWORK = re.compile(r"(?i)name resolution|Name or service not known|Network is unreachable|urlopen error|"
+                     r"Failed to establish a new connection|getaddrinfo failed|URLError|ConnectionError")
+NO_GPU = re.compile(r"(?i)no NVIDIA driver|CUDA driver|Torch not compiled with CUDA|no CUDA GPUs are available|"
+                    r"cuda.*is not available")
+FOREIGN_PATH = re.compile(r"(?i)/content/|MyDrive|[A-Z]:\\\\|/Users/|/home/|Desktop|Downloads|Descargas")
+KAGGLE_HEADERS = re.compile(r"(?i)\b(ImageId|Id|Label|Category|Prediction|Predicted|filename|image)\b")
+EXTENSION_IDS = re.compile(r"(?i)\.(jpe?g|png|bmp|gif|txt)\b")
+
+
+@cache
+def offered_packages() -> str:
+    found = []
+    for name in OFFERED:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
+def run_hint(ename: str, evalue: str, t: Translator) -> str:
+    """A hint for a cell that raised, or ""."""
+    text = f"{ename}: {evalue}"
+    missing = MISSING_MODULE.search(text) if ename in ("ModuleNotFoundError", "ImportError") else None
+    if missing and missing.group(1).split(".")[0] == "google":
+        return t("hint.colab")
+    if missing:
+        return t("hint.package", package=missing.group(1), offered=offered_packages())
+    if NO_GPU.search(text):
+        return t("hint.device")
+    if NETWORK.search(text):
+        return t("hint.network")
+    if ename in ("FileNotFoundError", "NotADirectoryError"):
+        path = re.search(r"'([^']+)'", evalue)
+        # A path built from data_dir or test_dir is under /grader; anything else was written for another machine.
+        if FOREIGN_PATH.search(evalue) or (path and not path.group(1).startswith(("/grader/", "/tmp/"))):
+            return t("hint.paths")
+    if "Read-only file system" in evalue:
+        return t("hint.read_only")
+    return ""
+
+
+def predictions_hints(kinds: tuple[str, ...], header: str, unknown_ids: tuple[str, ...], classes: list[str],
+                      t: Translator) -> list[str]:
+    """Hints for a predictions.csv the scorer refused: its header, its ids, its labels."""
+    found = []
+    if "pred.header" in kinds and KAGGLE_HEADERS.search(header):
+        found.append(t("hint.header", header=header))
+    if any(EXTENSION_IDS.search(pid) for pid in unknown_ids):
+        found.append(t("hint.extension"))
+    if "pred.unknown_label" in kinds:
+        shown = ", ".join(classes[:30]) + (", ..." if len(classes) > 30 else "")
+        found.append(t("hint.labels", last=len(classes) - 1, classes=shown))
+    return found
+
+
+def with_hints(message: str, hints: list[str], t: Translator) -> str:
+    hints = [h for h in hints if h]
+    return message if not hints else message + " " + " ".join(t("hint.prefix", hint=h) for h in hints)

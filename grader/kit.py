@@ -1,0 +1,120 @@
+"""`grader kit A`: what students may have for an assignment, and nothing else.
+
+    kit.json              the assignment's name, the course's language and name, the kit's version
+    assignment.toml       the assignment's settings, without the private hidden set's path
+    README.md, README.en.md, starter.ipynb
+    data/                 the notebook's data_dir: training and validation data, classes.txt (or vocab.json)
+    practice/test/        a practice test built from the validation split, in the hidden test's layout
+    practice/labels.csv   its answers, for self-checking
+
+No hidden test input, no hidden label, no course secret: everything comes from `public/` and
+`check/` of the prepared data, which derive from the public seed alone. `grader check NOTEBOOK
+--kit KIT` runs a notebook against a kit (a folder or its zip) on a machine that has only the
+grader package and the kit.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.course import Assignment, Course, load_assignment
+from grader.data import layout
+from grader.data.sources import DataError
+
+KIT_VERSION = 1
+MAX_KIT_BYTES = 8 << 30  # a zip that unpacks to more than this is refused
+
+
+@dataclass
+class Kit:
+    root: Path
+    assignment: Assignment
+    language: str
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def test_dir(self) -> Path:
+        return self.root / "practice" / "test"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "practice" / "labels.csv"
+
+    @property
+    def classes(self) -> list[str]:
+        vocab = self.data_dir / "vocab.json"
+        if vocab.is_file():  # text: class i is character i of the vocabulary
+            return [str(i) for i in range(len(json.loads(vocab.read_text(encoding="utf-8"))))]
+        return (self.data_dir / "classes.txt").read_text(encoding="utf-8").splitlines()
+
+
+def write_kit(course: Course, name: str, out: Path) -> Path:
+    """The kit as a folder, or as a zip when `out` ends in .zip; returns what was written."""
+    a = course.assignment(name)
+    data = layout(course, a)
+    data.manifest()  # a clear DataError when the data is not prepared
+    staging = Path(tempfile.mkdtemp(prefix=f"grader-kit-{name}-"))
+    root = staging / f"{name}-kit"
+    try:
+        shutil.copytree(data.data_dir, root / "data")
+        shutil.copytree(data.check_test_dir, root / "practice" / "test")
+        shutil.copyfile(data.check_labels, root / "practice" / "labels.csv")
+        for document in ("README.md", "README.en.md", "starter.ipynb"):
+            if (a.path / document).is_file():
+                shutil.copyfile(a.path / document, root / document)
+        settings = (a.path / "assignment.toml").read_text(encoding="utf-8").splitlines(keepends=True)
+        (root / "assignment.toml").write_text("".join(line for line in settings
+                                                      if not line.lstrip().startswith("hidden_from")), encoding="utf-8")
+        (root / "kit.json").write_text(json.dumps({"kit": KIT_VERSION, "assignment": name, "course": course.name,
+                                                   "language": course.language}, ensure_ascii=False, indent=2),
+                                       encoding="utf-8")
+        out = Path(out)
+        if out.suffix == ".zip":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            partial = out.with_name(f".{out.name}.partial")
+            with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+                for path in sorted(root.rglob("*")):
+                    archive.write(path, path.relative_to(staging))
+            partial.replace(out)
+        else:
+            if out.exists():
+                shutil.rmtree(out)
+            shutil.move(str(root), out)
+        return out
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def open_kit(path: Path) -> Kit:
+    """A kit folder, or a kit zip unpacked to a temporary folder; DataError names what is wrong."""
+    path = Path(path)
+    if path.is_file() and path.suffix == ".zip":
+        path = _unpack(path)
+    manifest = path / "kit.json"
+    if not manifest.is_file():
+        raise DataError(f"{path}: not a kit (no kit.json); get it with `grader kit ASSIGNMENT` or from your course")
+    facts = json.loads(manifest.read_text(encoding="utf-8"))
+    a = load_assignment(path / "assignment.toml", course_root=path, name=facts["assignment"], references=False)
+    return Kit(path, a, facts.get("language", "es"))
+
+
+def _unpack(archive: Path) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="grader-kit-"))
+    with zipfile.ZipFile(archive) as z:
+        total = 0
+        for entry in z.infolist():
+            total += entry.file_size
+            parts = Path(entry.filename).parts
+            if entry.filename.startswith("/") or ".." in parts or total > MAX_KIT_BYTES:
+                raise DataError(f"{archive}: {entry.filename}: not a kit entry (absolute, '..' or too large)")
+        z.extractall(target)
+    roots = [p for p in target.iterdir() if p.is_dir()]
+    return roots[0] if len(roots) == 1 and not (target / "kit.json").exists() else target
