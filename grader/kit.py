@@ -2,7 +2,7 @@
 
     kit.json              the assignment's name, the course's language and name, the kit's version
     assignment.toml       the assignment's settings, without the private hidden set's path
-    README.md, README.en.md, starter.ipynb
+    README.md, README.en.md, starter.ipynb (with KIT_URL set when course.toml has `[kit] url`)
     data/                 the notebook's data_dir: training and validation data, classes.txt (or vocab.json)
     practice/test/        a practice test built from the validation split, in the hidden test's layout
     practice/labels.csv   its answers, for self-checking
@@ -21,6 +21,8 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import nbformat
 
 from grader.course import Assignment, Course, load_assignment
 from grader.data import layout
@@ -70,6 +72,8 @@ def write_kit(course: Course, name: str, out: Path) -> Path:
         for document in ("README.md", "README.en.md", "starter.ipynb"):
             if (a.path / document).is_file():
                 shutil.copyfile(a.path / document, root / document)
+        if course.kit_url and (root / "starter.ipynb").is_file():
+            _point_starter_at(root / "starter.ipynb", f"{course.kit_url.rstrip('/')}/{name}-kit.zip")
         settings = (a.path / "assignment.toml").read_text(encoding="utf-8").splitlines(keepends=True)
         (root / "assignment.toml").write_text("".join(line for line in settings
                                                       if not line.lstrip().startswith("hidden_from")), encoding="utf-8")
@@ -91,6 +95,14 @@ def write_kit(course: Course, name: str, out: Path) -> Path:
         return out
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _point_starter_at(starter: Path, url: str) -> None:
+    """The kit's starter downloads this kit when it runs without data_dir (Colab, a student's machine)."""
+    nb = nbformat.read(starter, as_version=4)
+    for cell in nb.cells:
+        cell.source = cell.source.replace('KIT_URL = ""', f"KIT_URL = {json.dumps(url)}")
+    nbformat.write(nb, starter)
 
 
 def open_kit(path: Path) -> Kit:

@@ -67,3 +67,36 @@ def test_the_kit_command_writes_a_folder_and_names_how_students_use_it(tmp_path,
     missing = subprocess.run([*GRADER, "check", str(tmp_path / "kit" / "starter.ipynb")], capture_output=True,
                              text=True, cwd=tmp_path)
     assert missing.returncode == 2 and "--kit" in missing.stderr
+
+
+def test_the_starter_runs_unchanged_outside_the_grader_by_fetching_its_kit(tmp_path, monkeypatch):
+    """As in Colab or on a laptop: only the starter, no data_dir; it downloads and unpacks the kit."""
+    import papermill
+
+    shutil.copytree(REPO / "demo", tmp_path / "course", ignore=shutil.ignore_patterns(".grader", "submissions"))
+    published = tmp_path / "published"  # the course's kit page; a file:// address stands in for https://
+    toml = tmp_path / "course" / "course.toml"
+    toml.write_text(toml.read_text() + f'\n[kit]\nurl = "{published.as_uri()}"\n')
+    course = load_course(tmp_path / "course")
+    prepare(course, course.assignment("digits"))
+    write_kit(course, "digits", published / "digits-kit.zip")
+
+    laptop = tmp_path / "laptop"
+    laptop.mkdir()
+    with zipfile.ZipFile(published / "digits-kit.zip") as archive:
+        (laptop / "starter.ipynb").write_bytes(archive.read("digits-kit/starter.ipynb"))
+    papermill.execute_notebook(str(laptop / "starter.ipynb"), str(laptop / "ran.ipynb"), cwd=str(laptop),
+                               kernel_name="python3", progress_bar=False)
+    assert (laptop / "digits-kit" / "data" / "train.npz").is_file()  # fetched and unpacked beside it
+    predictions = (laptop / "predictions.csv").read_text().splitlines()
+    practice = (laptop / "digits-kit" / "practice" / "labels.csv").read_text().splitlines()
+    assert len(predictions) == len(practice)  # one row per practice-test item
+
+    # Offline, with the kit beside the notebook (downloaded by hand), and the repository's starter.
+    offline = tmp_path / "offline"
+    offline.mkdir()
+    shutil.copyfile(published / "digits-kit.zip", offline / "digits-kit.zip")
+    shutil.copyfile(REPO / "demo" / "assignments" / "digits" / "starter.ipynb", offline / "starter.ipynb")
+    papermill.execute_notebook(str(offline / "starter.ipynb"), str(offline / "ran.ipynb"), cwd=str(offline),
+                               kernel_name="python3", progress_bar=False)
+    assert (offline / "predictions.csv").is_file()
