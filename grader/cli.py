@@ -86,15 +86,20 @@ def _course(path: Optional[Path]):
 FREE_TEXT = {"message", "why", "files"}  # the columns that wrap; the others keep their full width
 
 
-def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: str = "") -> None:
+def _serialised(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> str:
+    """Rows as JSON (every field) or CSV (the columns), for scripts."""
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n")
-    elif fmt is Format.csv:
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        sys.stdout.write(out.getvalue())
+        return json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: str = "") -> None:
+    if fmt is not Format.table:
+        sys.stdout.write(_serialised(rows, columns, fmt))
     else:
         table = Table(title=title or None)
         cells = [[_cell(row.get(c)) for c in columns] for row in rows]
@@ -194,8 +199,8 @@ def run_command(
     """
     course = _course(course_dir)
     try:
-        chosen = pipeline.make_runner(course, "local" if unsandboxed and not (runner or cluster) else runner,
-                                      cluster, image=image, gpus=gpus, runtime=runtime)
+        chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime,
+                                      unsandboxed=unsandboxed)
     except (ClusterError, DockerUnavailable, SandboxUnavailable, pipeline.SandboxRequired, ValueError) as exc:
         err.print(f"[red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2) from None
@@ -490,14 +495,7 @@ def audit_command(
     if out is None:
         _emit(rows, AUDIT_COLUMNS, Format(fmt.value))
         return
-    buffer = io.StringIO()
-    if fmt is AuditFormat.json:
-        buffer.write(json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n")
-    else:
-        writer = csv.DictWriter(buffer, fieldnames=AUDIT_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    out.write_text(buffer.getvalue(), encoding="utf-8")
+    out.write_text(_serialised(rows, AUDIT_COLUMNS, Format(fmt.value)), encoding="utf-8")
     err.print(f"{len(rows)} rows written to {out}")
 
 

@@ -137,7 +137,7 @@ class ScreeningLimits:
 
     The defaults are far above what an honest notebook of these practicals holds (its longest
     literal is a path or a list of class names) and far below what carried labels need (the 10,000
-    MNIST test labels are 10,000 list items, or about 10 KB even compressed).
+    MNIST test labels are 10,000 list items, or about 8 KB as zlib-compressed base64).
     """
 
     cell_chars: int = 50_000  # the source of one code cell

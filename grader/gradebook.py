@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from grader.runners.base import ERROR
 
@@ -158,26 +158,44 @@ class Gradebook:
             (submission_id, version, *RETRIED_STATUSES)).fetchone()
         return None if row is None else dict(row)
 
-    def set_audit_flags(self, submission_ids: list[int], flags: dict[int, list[dict]]) -> None:
-        """Replace what an audit found for these submissions, in one transaction."""
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        """All of it or nothing: a crash mid-way leaves the gradebook as it was."""
         with closing(self.db.cursor()) as cur:
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany("DELETE FROM audit_flags WHERE submission_id=?", [(i,) for i in submission_ids])
-                cur.executemany("INSERT INTO audit_flags (submission_id, flag) VALUES (?, ?)",
-                                [(i, json.dumps(f)) for i, found in flags.items() for f in found])
+                yield cur
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
 
-    def _submission_flags(self, submission_id: int) -> list[dict]:
-        """Flags of a submission beyond its run's own: its verification runs' and the last audit's."""
-        found = [f for r in self.db.execute("SELECT flags FROM runs WHERE submission_id=? AND verifies IS NOT NULL "
-                                             "ORDER BY id", (submission_id,)) for f in json.loads(r["flags"])]
-        found += [json.loads(r["flag"]) for r in self.db.execute(
-            "SELECT flag FROM audit_flags WHERE submission_id=? ORDER BY rowid", (submission_id,))]
+    def set_audit_flags(self, submission_ids: list[int], flags: dict[int, list[dict]]) -> None:
+        """Replace what an audit found for these submissions, in one transaction."""
+        with self._transaction() as cur:
+            cur.executemany("DELETE FROM audit_flags WHERE submission_id=?", [(i,) for i in submission_ids])
+            cur.executemany("INSERT INTO audit_flags (submission_id, flag) VALUES (?, ?)",
+                            [(i, json.dumps(f)) for i, found in flags.items() for f in found])
+
+    def _submission_flags(self) -> dict[int, list[dict]]:
+        """Flags of each submission beyond its run's own: its verification runs' and the last audit's.
+
+        Read in two queries for all submissions (both tables stay small), not two per row."""
+        found: dict[int, list[dict]] = {}
+        for r in self.db.execute("SELECT submission_id, flags FROM runs WHERE verifies IS NOT NULL ORDER BY id"):
+            found.setdefault(r["submission_id"], []).extend(json.loads(r["flags"]))
+        for r in self.db.execute("SELECT submission_id, flag FROM audit_flags ORDER BY rowid"):
+            found.setdefault(r["submission_id"], []).append(json.loads(r["flag"]))
         return found
+
+    def _with_submission_flags(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Decode each run row; a graded run (not a verification) also carries its submission's other flags."""
+        extra = self._submission_flags()
+        for row in rows:
+            _decoded(row)
+            if row.get("verifies") is None:
+                row["flags"] = row["flags"] + extra.get(row["submission_id"], [])
+        return rows
 
     def record(self, submission_id: int, version: str, runner: str, row: dict[str, Any],
                scores: dict[str, dict[str, float | None]]) -> int:
@@ -185,18 +203,12 @@ class Gradebook:
         row = row | {"flags": json.dumps(row.get("flags", [])), "environment": json.dumps(row.get("environment", {}))}
         columns = ["submission_id", "assignment_version", "runner", *row]
         values = [submission_id, version, runner, *row.values()]
-        with closing(self.db.cursor()) as cur:
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                cur.execute(f"INSERT INTO runs ({','.join(columns)}) VALUES ({','.join('?' * len(values))})", values)
-                run_id = int(cur.lastrowid)
-                cur.executemany("INSERT INTO scores (run_id, split, metric, value) VALUES (?, ?, ?, ?)",
-                                [(run_id, split, metric, value) for split, metrics in scores.items()
-                                 for metric, value in metrics.items()])
-                cur.execute("COMMIT")
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
+        with self._transaction() as cur:
+            cur.execute(f"INSERT INTO runs ({','.join(columns)}) VALUES ({','.join('?' * len(values))})", values)
+            run_id = int(cur.lastrowid)
+            cur.executemany("INSERT INTO scores (run_id, split, metric, value) VALUES (?, ?, ?, ?)",
+                            [(run_id, split, metric, value) for split, metrics in scores.items()
+                             for metric, value in metrics.items()])
         return run_id
 
     def record_reference(self, row: dict[str, Any]) -> int:
@@ -233,12 +245,7 @@ class Gradebook:
             FROM submissions s
             LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id AND verifies IS NULL)
             {where} ORDER BY s.assignment, s.student, s.submitted_at, s.id""", params).fetchall()
-        return [self._with_submission_flags(_decoded(dict(r))) for r in rows]
-
-    def _with_submission_flags(self, row: dict[str, Any]) -> dict[str, Any]:
-        if row.get("verifies") is None:
-            row["flags"] = row["flags"] + self._submission_flags(row["submission_id"])
-        return row
+        return self._with_submission_flags([dict(r) for r in rows])
 
     def runs(self, assignment: str | None = None, student: str | None = None) -> list[dict[str, Any]]:
         """Every run, with its scores, oldest first."""
@@ -246,8 +253,7 @@ class Gradebook:
         rows = [dict(r) for r in self.db.execute(f"""
             SELECT s.assignment, s.student, s.path, s.sha256, s.submitted_at, r.*
             FROM runs r JOIN submissions s ON s.id = r.submission_id {where} ORDER BY r.id""", params)]
-        for row in rows:
-            self._with_submission_flags(_decoded(row))
+        for row in self._with_submission_flags(rows):
             row["scores"] = {}
             for score in self.db.execute("SELECT split, metric, value FROM scores WHERE run_id=?", (row["id"],)):
                 row["scores"].setdefault(score["split"], {})[score["metric"]] = score["value"]

@@ -118,8 +118,8 @@ UNSANDBOXED_HELP = ("install bubblewrap (Debian: apt-get install bubblewrap) or 
 
 def make_runner(course: Course, runner: str | Runner | None = None, cluster: str | None = None, *,
                 image: str | None = None, gpus: str | None = None, runtime: str | None = None,
-                trusted: bool = False) -> Runner:
-    """The runner asked for, else the course's.
+                trusted: bool = False, unsandboxed: bool = False) -> Runner:
+    """The runner asked for, else the course's; `unsandboxed` with neither a runner nor a cluster named: local.
 
     `auto` (the default) takes the docker runner when its engine answers and has the image, else the
     bwrap runner; with neither, trusted notebooks (references) run locally and hand-ins are refused.
@@ -129,6 +129,8 @@ def make_runner(course: Course, runner: str | Runner | None = None, cluster: str
     """
     if isinstance(runner, Runner):
         return runner
+    if unsandboxed and runner is None and not cluster:
+        runner = "local"
     settings = course.docker
     docker_options = {"image": image or settings.image, "gpus": gpus if gpus is not None else settings.gpus,
                       "gpu_slots": settings.gpu_slots, "runtime": runtime or settings.runtime}
@@ -188,7 +190,7 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
     if student:
         student = unicodedata.normalize("NFC", student)
         submissions = [s for s in submissions if s.student == student]
-    runner = make_runner(course, "local" if unsandboxed and runner is None and not cluster else runner, cluster)
+    runner = make_runner(course, runner, cluster, unsandboxed=unsandboxed)
     if not (runner.sandboxed or unsandboxed):
         raise SandboxRequired(f"the {runner.name} runner does not sandbox student hand-ins: {UNSANDBOXED_HELP}")
 
