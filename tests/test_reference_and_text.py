@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from grader.assess import assess
 from grader.cli import app
 from grader.course import ConfigError, load_course
-from grader.data import layout, prepare
+from grader.data import layout, prepare, read_labels
 from grader.gradebook import Gradebook
 from grader.i18n import translator
 from grader.leaderboard import board
@@ -170,8 +171,14 @@ Path(output_dir, "sample.txt").write_text("to be <b>or</b> not")''']
 def test_text_run_keeps_its_sample_for_show_and_the_report(text_course, tmp_path):
     write_notebook(tmp_path / "subs" / "text" / "Ana.ipynb", UNIGRAM)
     (row,) = run(text_course, tmp_path / "subs").rows
-    assert row.status == OK and 1.0 < row.primary_score < math.log2(len(layout(
-        text_course, text_course.assignment("text")).classes))  # better than uniform: it learnt frequencies
+    # The score is the unigram's bits per character on every hidden answer, computed here independently.
+    data = layout(text_course, text_course.assignment("text"))
+    vocab = json.loads((data.data_dir / "vocab.json").read_text(encoding="utf-8"))
+    train = (data.data_dir / "train.txt").read_text(encoding="utf-8")
+    counts = np.array([train.count(c) for c in vocab], dtype=float) + 1
+    answers = [label for label, _ in read_labels(data.labels).values()]
+    expected = float(np.mean(-np.log2(counts[answers] / counts.sum())))
+    assert row.status == OK and row.primary_score == pytest.approx(expected, abs=1e-6)
     shown = CliRunner().invoke(app, ["show", "Ana", "--course", str(text_course.root)])
     assert "to be <b>or</b> not" in shown.stdout
     page = report(text_course, "Ana").index.read_text(encoding="utf-8")
