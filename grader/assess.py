@@ -37,7 +37,7 @@ def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes
            t: Translator, anchor: float | None = None) -> Assessment:
     """`anchor`: the baseline or reference score a relative grade scale subtracts."""
     if result.status != OK:
-        hint = run_hint(result.ename, result.evalue, t) if result.status == FAILED else ""
+        hint = run_hint(result.ename, result.evalue, t, result.environment.get("packages")) if result.status == FAILED else ""
         return Assessment(result.status, with_hints(result.message(t), [hint], t))
     truth = read_labels(labels_path)
     try:

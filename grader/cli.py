@@ -12,13 +12,14 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+import jinja2
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from grader import pipeline
+from grader import pipeline, readme
 from grader.audit import audit, write_site
 from grader.check import check as run_check
 from grader.check import check_kit
@@ -348,6 +349,36 @@ def kit_command(
         console.print(f"publish it as {course.kit_url.rstrip('/')}/{assignment}-kit.zip (course.toml [kit] url)",
                       highlight=False)
     console.print(f"students: grader check NOTEBOOK --kit {written.name}", highlight=False)
+
+
+@app.command("readme")
+def readme_command(
+    assignments: Optional[list[str]] = typer.Argument(None, help="Assignment names (default: all)."),
+    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if a README disagrees with its "
+                               "assignment.toml and course.toml."),
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Render the student READMEs from each assignment's templates, assignment.toml and course.toml."""
+    course = _course(course_dir)
+    names = assignments or sorted(course.assignments)
+    try:
+        found = readme.stale(course, names) if check else [readme.Stale(p, "") for p in readme.write(course, names)]
+    except (ConfigError, jinja2.TemplateError) as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    if fmt is not Format.table:
+        _emit([{"path": str(item.path), "diff": item.diff} for item in found], ["path", "diff"], fmt)
+    elif check:
+        for item in found:
+            err.print(escape(str(item)), highlight=False)
+        console.print(f"{len(found)} README(s) disagree with their assignment" if found
+                      else "READMEs agree with their assignments", highlight=False)
+    else:
+        for item in found:
+            console.print(f"wrote {item.path}", highlight=False)
+        console.print(f"{len(found)} README(s) rewritten", highlight=False)
+    raise typer.Exit(1 if check and found else 0)
 
 
 @moodle_app.command("import")

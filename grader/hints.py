@@ -8,13 +8,10 @@ run and the scorer report, never guessed from the notebook's code.
 from __future__ import annotations
 
 import re
-from functools import cache
-from importlib import metadata
 
 from grader.i18n import Translator
+from grader.runners.environment import packages as local_packages
 
-# What the execution environment offers for these practicals, named as students import them.
-OFFERED = ("numpy", "pandas", "torch", "torchvision", "scikit-learn", "matplotlib", "pillow", "scipy")
 MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
 NETWORK = re.compile(r"(?i)name resolution|Name or service not known|Network is unreachable|urlopen error|"
                      r"Failed to establish a new connection|getaddrinfo failed|URLError|ConnectionError")
@@ -25,25 +22,18 @@ KAGGLE_HEADERS = re.compile(r"(?i)\b(ImageId|Id|Label|Category|Prediction|Predic
 EXTENSION_IDS = re.compile(r"(?i)\.(jpe?g|png|bmp|gif|txt)\b")
 
 
-@cache
-def offered_packages() -> str:
-    found = []
-    for name in OFFERED:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            pass
-    return ", ".join(found)
+def _offered(packages: dict[str, str]) -> str:
+    return ", ".join(f"{name} {version}" for name, version in packages.items())
 
 
-def run_hint(ename: str, evalue: str, t: Translator) -> str:
-    """A hint for a cell that raised, or ""."""
+def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | None = None) -> str:
+    """A hint for a cell that raised, or "". `packages`: what the run's environment had (its record)."""
     text = f"{ename}: {evalue}"
     missing = MISSING_MODULE.search(text) if ename in ("ModuleNotFoundError", "ImportError") else None
     if missing and missing.group(1).split(".")[0] == "google":
         return t("hint.colab")
     if missing:
-        return t("hint.package", package=missing.group(1), offered=offered_packages())
+        return t("hint.package", package=missing.group(1), offered=_offered(packages or local_packages()))
     if NO_GPU.search(text):
         return t("hint.device")
     if NETWORK.search(text):

@@ -353,6 +353,22 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 # How people of each language write a date and time; the zone's abbreviation follows.
 TIME_FORMATS = {"es": "%d/%m/%Y %H:%M", "en": "%Y-%m-%d %H:%M"}
+MONTH_NAMES = {
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"),
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+           "noviembre", "diciembre"),
+}
+LONG_DATES = {"es": "{day} de {month} de {year} a las {time} (hora de {city})",
+              "en": "{day} {month} {year} at {time} ({city} time)"}
+
+
+def long_date(moment: datetime, language: str, timezone: str) -> str:
+    """A deadline as a sentence says it: "15 de enero de 2027 a las 23:59 (hora de Madrid)"."""
+    language = language if language in LONG_DATES else "en"
+    return LONG_DATES[language].format(day=moment.day, month=MONTH_NAMES[language][moment.month - 1],
+                                       year=moment.year, time=moment.strftime("%H:%M"),
+                                       city=timezone.rsplit("/", 1)[-1].replace("_", " "))
 
 
 def local_time(value: str | datetime | None, language: str, timezone: str) -> str:

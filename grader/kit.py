@@ -2,7 +2,8 @@
 
     kit.json              the assignment's name, the course's language and name, the kit's version
     assignment.toml       the assignment's settings, without the private hidden set's path
-    README.md, README.en.md, starter.ipynb (with KIT_URL set when course.toml has `[kit] url`)
+    README.md, README.<lang>.md  rendered from the assignment's templates (grader.readme), else copied
+    starter.ipynb         with KIT_URL set when course.toml has `[kit] url`
     data/                 the notebook's data_dir: training and validation data, classes.txt (or vocab.json)
     practice/test/        a practice test built from the validation split, in the hidden test's layout
     practice/labels.csv   its answers, for self-checking
@@ -27,6 +28,7 @@ import nbformat
 from grader.course import Assignment, Course, load_assignment
 from grader.data import layout
 from grader.data.sources import DataError
+from grader.readme import rendered as rendered_readmes
 
 KIT_VERSION = 1
 MAX_KIT_BYTES = 8 << 30  # a zip that unpacks to more than this is refused
@@ -69,8 +71,12 @@ def write_kit(course: Course, name: str, out: Path) -> Path:
         shutil.copytree(data.data_dir, root / "data")
         shutil.copytree(data.check_test_dir, root / "practice" / "test")
         shutil.copyfile(data.check_labels, root / "practice" / "labels.csv")
-        for document in ("README.md", "README.en.md", "starter.ipynb"):
-            if (a.path / document).is_file():
+        # READMEs rendered now, so that a kit never carries one older than its assignment.toml.
+        readmes = {path.name: text for path, text in rendered_readmes(course, a).items()}
+        for document in sorted(set(readmes) | {p.name for p in a.path.glob("README*.md")}) + ["starter.ipynb"]:
+            if document in readmes:
+                (root / document).write_text(readmes[document], encoding="utf-8")
+            elif (a.path / document).is_file():
                 shutil.copyfile(a.path / document, root / document)
         if course.kit_url and (root / "starter.ipynb").is_file():
             _point_starter_at(root / "starter.ipynb", f"{course.kit_url.rstrip('/')}/{name}-kit.zip")

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from grader.course import Course
 from grader.gradebook import Gradebook
+from grader.i18n import MONTH_NAMES
 from grader.submissions import SIDECAR, normalise_name
 
 MOODLE_ENTRY = re.compile(r"^(?P<name>.+?)_(?P<participant>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)_(?P<rest>.*)$")
@@ -191,11 +192,7 @@ HEADERS = {
     "participant": ("identifier", "identificador"),
     "submitted_at": ("last modified (submission)", "última modificación (entrega)"),
 }
-MONTHS = {name: i + 1 for i, names in enumerate(zip(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
-     "november", "december"],
-    ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-     "noviembre", "diciembre"])) for name in names}
+MONTHS = {name.casefold(): i + 1 for names in MONTH_NAMES.values() for i, name in enumerate(names)}
 MOODLE_TIME = re.compile(r"(\d{1,2})\s+(?:de\s+)?([^\W\d_]+)\s+(?:de\s+)?(\d{4}),?\s+(\d{1,2}):(\d{2})\s*([AaPp]\.?\s?[Mm]\.?)?")
 
 

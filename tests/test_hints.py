@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from grader.cli import app
-from grader.hints import offered_packages, predictions_hints, run_hint
+from grader.hints import predictions_hints, run_hint
+from grader.runners.environment import describe
 from grader.i18n import translator
 from grader.scoring import InvalidPredictions, read_predictions
 from notebooks import GOOD, LOAD, write_notebook
@@ -56,8 +57,13 @@ def test_each_predictions_fault_gets_its_hint_and_keeps_its_message(tmp_path, te
     assert expected in hint and exc.faults  # the fault's own words are still there
 
 
-def test_offered_packages_name_their_versions():
-    assert "numpy " in offered_packages() and "pandas " in offered_packages()
+def test_a_missing_package_hint_lists_what_the_run_itself_had():
+    # The docker image may hold other libraries than the grader's own environment: the run's record decides.
+    image = {"numpy": "2.1.0", "torch": "2.9.0"}
+    hint = run_hint("ModuleNotFoundError", "No module named 'tensorflow'", EN, image)
+    assert "it offers numpy 2.1.0, torch 2.9.0." in hint and "pandas" not in hint
+    recorded = describe()["packages"]  # what execute.py records inside every run
+    assert {"numpy", "pandas", "torch"} <= set(recorded) and all(recorded.values())
 
 
 def test_hints_reach_the_student_in_grader_check_in_the_course_language(course_dir, tmp_path):

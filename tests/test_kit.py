@@ -23,6 +23,9 @@ def test_a_fresh_folder_with_only_the_kit_and_the_starter_passes_grader_check(tm
     monkeypatch.setenv("GRADER_SECRET", "c3" * 32)
     course = load_course(tmp_path / "course")
     prepare(course, course.assignment("digits"))
+    # A deadline moved after the READMEs were last rendered: the kit still tells students the new one.
+    toml = tmp_path / "course" / "assignments" / "digits" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('deadline = "2026-12-15T23:59"', 'deadline = "2026-12-22T23:59"'))
     kit = write_kit(course, "digits", tmp_path / "out" / "digits-kit.zip")
 
     # Nothing hidden in it: no hidden test id, no hidden input file, no label file of the hidden split, no secret.
@@ -32,8 +35,11 @@ def test_a_fresh_folder_with_only_the_kit_and_the_starter_passes_grader_check(tm
     with zipfile.ZipFile(kit) as archive:
         names = archive.namelist()
         contents = [archive.read(n) for n in names if not n.endswith("/")]
-    assert {"digits-kit/kit.json", "digits-kit/starter.ipynb", "digits-kit/README.md", "digits-kit/data/train.npz",
-            "digits-kit/practice/test/test.npz", "digits-kit/practice/labels.csv"} <= set(names)
+    assert {"digits-kit/kit.json", "digits-kit/starter.ipynb", "digits-kit/README.md", "digits-kit/README.en.md",
+            "digits-kit/data/train.npz", "digits-kit/practice/test/test.npz", "digits-kit/practice/labels.csv"} <= set(names)
+    with zipfile.ZipFile(kit) as archive:
+        assert "22 de diciembre de 2026" in archive.read("digits-kit/README.md").decode()
+        assert "22 December 2026" in archive.read("digits-kit/README.en.md").decode()
     for content in contents:
         assert content not in hidden_files and (data.labels.read_bytes() != content)
         assert not any(pid.encode() in content for pid in hidden_ids)

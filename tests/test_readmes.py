@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from conftest import SHARED_DATASETS
+from grader import readme
+from grader.cli import app
 from grader.course import load_course
+from grader.data import load_source
+from grader.data.sources import SOURCE_FACTS
 
 REPO = Path(__file__).resolve().parents[1]
 PRACTICALS = sorted(p.name for p in (REPO / "assignments").iterdir() if (p / "assignment.toml").is_file())
@@ -28,15 +37,59 @@ def readme_parameters(path: Path) -> dict[str, object]:
     return defaults(block.group(1))
 
 
-@pytest.mark.parametrize("name", PRACTICALS)
-def test_readmes_and_starter_declare_the_assignments_parameters(name):
-    a = load_course(REPO).assignment(name)
-    starter = nbformat.read(a.path / "starter.ipynb", as_version=4)
-    (cell,) = [c for c in starter.cells if "parameters" in c.metadata.get("tags", [])]
-    declared = defaults(cell.source)
-    assert declared["time_budget_s"] == a.time_limit_s and declared["seed"] == a.seed
-    for readme in ("README.md", "README.en.md"):
-        assert readme_parameters(a.path / readme) == declared, f"{name}/{readme} and starter.ipynb disagree"
+@pytest.mark.parametrize("course_root", [REPO, REPO / "demo"], ids=["course", "demo"])
+def test_every_readme_is_what_its_assignment_renders(course_root):
+    course = load_course(course_root)
+    for name in course.assignments:
+        assert readme.languages(course.assignment(name)) == ["es", "en"], f"{name}: a README template is missing"
+    stale = readme.stale(course, sorted(course.assignments))
+    assert not stale, "\n".join(map(str, stale))
+
+
+def test_a_changed_assignment_makes_its_readme_disagree_until_rendered_again(tmp_path):
+    root = tmp_path / "course"
+    shutil.copytree(REPO / "demo", root, ignore=shutil.ignore_patterns(".grader", "submissions"))
+    toml = root / "assignments" / "digits" / "assignment.toml"
+    toml.write_text(toml.read_text().replace('deadline = "2026-12-15T23:59"', 'deadline = "2026-12-20T12:00"')
+                    .replace("time_limit_s = 300", "time_limit_s = 600"))
+    cli = CliRunner()
+    checked = cli.invoke(app, ["readme", "--check", "--course", str(root)])
+    assert checked.exit_code == 1 and "README.md: disagrees with its assignment (run `grader readme`)" in checked.stderr
+    assert "+- Fecha límite: 20 de diciembre de 2026 a las 12:00 (hora de Madrid)." in checked.stderr
+    assert "+- Deadline: 20 December 2026 at 12:00 (Madrid time)." in checked.stderr
+    listed = cli.invoke(app, ["readme", "--check", "--format", "json", "--course", str(root)])
+    assert listed.exit_code == 1 and sorted(Path(row["path"]).name for row in json.loads(listed.stdout)) == [
+        "README.en.md", "README.md"]
+    assert cli.invoke(app, ["readme", "--course", str(root)]).exit_code == 0
+    assert cli.invoke(app, ["readme", "--check", "--course", str(root)]).exit_code == 0
+    text = (root / "assignments" / "digits" / "README.md").read_text(encoding="utf-8")
+    assert "time_budget_s = 600" in text and "10 minutos" in text
+    # The starter still says 300: the parameters test below is what catches that.
+    course = load_course(root)
+    assert readme.parameters(course.assignment("digits"))["time_budget_s"] == 600
+
+
+def test_the_course_language_decides_which_readme_is_readme_md(tmp_path):
+    root = tmp_path / "course"
+    shutil.copytree(REPO / "demo", root, ignore=shutil.ignore_patterns(".grader", "submissions"))
+    toml = root / "course.toml"
+    toml.write_text(toml.read_text().replace('language = "es"', 'language = "en"'))
+    written = {p.name for p in readme.write(load_course(root), ["digits"])}
+    assert written == {"README.md", "README.es.md"}
+    assert (root / "assignments" / "digits" / "README.md").read_text(encoding="utf-8").startswith(
+        "# Handwritten digits (demo)")
+
+
+@pytest.mark.parametrize("course_root", [REPO, REPO / "demo"], ids=["course", "demo"])
+def test_starters_declare_the_parameters_their_readmes_give(course_root):
+    course = load_course(course_root)
+    for name in course.assignments:
+        a = course.assignment(name)
+        starter = nbformat.read(a.path / "starter.ipynb", as_version=4)
+        (cell,) = [c for c in starter.cells if "parameters" in c.metadata.get("tags", [])]
+        assert defaults(cell.source) == readme.parameters(a), f"{name}: starter.ipynb and assignment.toml disagree"
+        for path in readme.rendered(course, a):
+            assert readme_parameters(path) == readme.parameters(a), f"{path} and assignment.toml disagree"
 
 
 @pytest.mark.parametrize("name", PRACTICALS)
@@ -47,20 +100,31 @@ def test_the_group_rule_is_in_the_readmes_of_every_practical_it_governs(name):
     assert ("cuentan las dos mejores" in spanish) is governed and ("the best two count" in english) is governed
 
 
-# What classes.txt holds for each practical whose README names its classes (from the sources' own lists).
-CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+# The source files in ../shared/datasets, where present, for the sources whose classes the READMEs name.
+SHARED_SOURCES = {"mnist": "mnist", "cifar10": "cifar10/cifar10_subset.npz", "cifar100": "cifar100/cifar100_subset.npz",
+                  "imagenette": "imagenette"}
 
 
-@pytest.mark.parametrize("name", ["cifar10", "imagenet-subset", "dog-breeds"])
-def test_readmes_name_the_classes_exactly_as_classes_txt(name):
-    from grader.data.images import IMAGENETTE_CLASSES
+@pytest.mark.parametrize("source", sorted(SHARED_SOURCES))
+def test_the_classes_and_image_shapes_the_readmes_give_are_the_sources_own(source):
+    path = SHARED_DATASETS / SHARED_SOURCES[source]
+    if not path.exists():
+        pytest.skip(f"{path} is not here")
+    raw = load_source(source, path, verify=False)
+    facts = SOURCE_FACTS[source]
+    assert list(facts.classes) == raw.classes
+    if facts.form == "arrays":
+        assert np.asarray(raw.x_train).shape[1:] == facts.shape
 
+
+@pytest.mark.parametrize("name", PRACTICALS)
+def test_readmes_name_the_classes_exactly_as_classes_txt_will(name):
     a = load_course(REPO).assignment(name)
-    classes = {"cifar10": CIFAR10, "imagenet-subset": sorted(IMAGENETTE_CLASSES.values())}.get(name, a.classes)
-    for readme in ("README.md", "README.en.md"):
-        text = (a.path / readme).read_text(encoding="utf-8")
+    classes = a.classes or SOURCE_FACTS[a.dataset].classes or ()
+    for path in (a.path / "README.md", a.path / "README.en.md"):
+        text = path.read_text(encoding="utf-8")
         missing = [c for c in classes if f"`{c}`" not in text]
-        assert not missing, f"{name}/{readme} does not name {missing} as classes.txt does"
+        assert not missing, f"{path} does not name {missing} as classes.txt does"
 
 
 @pytest.mark.parametrize("name", PRACTICALS)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data.sources import DataError, RawDataset, register, sha256_file
+from grader.data.sources import DataError, RawDataset, SourceFacts, register, sha256_file
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
@@ -54,7 +54,7 @@ def _files_digest(root: Path, files: np.ndarray) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
-@register("imagenette")
+@register("imagenette", SourceFacts("files", classes=tuple(sorted(IMAGENETTE_CLASSES.values()))))
 def load_imagenette(from_path: Path | None, verify: bool = True) -> RawDataset:
     if from_path is None:
         raise DataError(f"Imagenette has no automatic download here: download {IMAGENETTE_URL}, extract it "
@@ -79,7 +79,7 @@ def _breed(folder_name: str) -> str:
     return re.sub(r"^n\d{8}-", "", folder_name).lower()
 
 
-@register("dogs")
+@register("dogs", SourceFacts("files"))
 def load_dogs(from_path: Path | None, verify: bool = True) -> RawDataset:
     if from_path is None:
         raise DataError(f"Stanford Dogs has no automatic download here: download {STANFORD_DOGS_URL}, extract "

@@ -49,16 +49,38 @@ class TextCorpus:
     origin: str = ""
 
 
+@dataclass(frozen=True)
+class SourceFacts:
+    """What a source's prepared data looks like, known before anything is prepared (the student READMEs)."""
+
+    form: str  # "arrays": train/valid/test .npz; "files": image files; "text": train.txt and prompts
+    shape: tuple[int, ...] = ()  # one image of an "arrays" source: (H, W) grey or (H, W, 3) RGB
+    classes: tuple[str, ...] | None = None  # classes.txt in order, where the source fixes it
+
+
 # (from_path, verify): verify=False accepts a local copy that is not byte-identical to the official files.
 Loader = Callable[[Path | None, bool], "RawDataset | TextCorpus"]
 SOURCES: dict[str, Loader] = {}
+SOURCE_FACTS: dict[str, SourceFacts] = {}
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
+def register(name: str, facts: SourceFacts) -> Callable[[Loader], Loader]:
     def wrap(loader: Loader) -> Loader:
-        SOURCES[name] = loader
+        SOURCES[name], SOURCE_FACTS[name] = loader, facts
         return loader
     return wrap
+
+
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+# The class names torchvision's CIFAR-10 and CIFAR-100 (fine labels) carry, in label order.
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR100_CLASSES = tuple("""apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus
+butterfly camel can castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup
+dinosaur dolphin elephant flatfish forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion
+lizard lobster man maple_tree motorcycle mountain mouse mushroom oak_tree orange orchid otter palm_tree pear
+pickup_truck pine_tree plain plate poppy porcupine possum rabbit raccoon ray road rocket rose sea seal shark shrew
+skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper table tank telephone television tiger
+tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())
 
 
 def load_source(name: str, from_path: Path | None, verify: bool = True) -> RawDataset | TextCorpus:
@@ -119,7 +141,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(body, dtype=np.uint8).reshape(shape)
 
 
-@register("mnist")
+@register("mnist", SourceFacts("arrays", (28, 28), DIGIT_CLASSES))
 def load_mnist(from_path: Path | None, verify: bool = True) -> RawDataset:
     if from_path is None:
         from_path = _download_mnist()
@@ -132,7 +154,7 @@ def load_mnist(from_path: Path | None, verify: bool = True) -> RawDataset:
         y_train=read_idx(from_path / "train-labels-idx1-ubyte.gz").astype(np.int64),
         x_test=read_idx(from_path / "t10k-images-idx3-ubyte.gz"),
         y_test=read_idx(from_path / "t10k-labels-idx1-ubyte.gz").astype(np.int64),
-        classes=[str(d) for d in range(10)],
+        classes=list(DIGIT_CLASSES),
         checksums=checksums,
         origin=origin,
     )
@@ -149,7 +171,7 @@ def _download_mnist() -> Path:
 
 # --- scikit-learn's handwritten digits (ships with scikit-learn: the offline demo) -----------------
 
-@register("digits")
+@register("digits", SourceFacts("arrays", (8, 8), DIGIT_CLASSES))
 def load_digits(from_path: Path | None, verify: bool = True) -> RawDataset:
     if from_path is not None:
         raise DataError("the 'digits' dataset ships with scikit-learn; it takes no --from")
@@ -160,7 +182,7 @@ def load_digits(from_path: Path | None, verify: bool = True) -> RawDataset:
     x = (bunch.images * (255 / 16)).round().astype(np.uint8)
     raw = x.tobytes() + bunch.target.astype(np.int64).tobytes()
     return RawDataset(x_train=x, y_train=bunch.target.astype(np.int64),
-                      classes=[str(d) for d in range(10)],
+                      classes=list(DIGIT_CLASSES),
                       checksums={"sklearn.datasets.load_digits": hashlib.sha256(raw).hexdigest()},
                       origin="scikit-learn")
 
@@ -215,11 +237,11 @@ def _cifar_npz(path: Path, hundred: bool) -> RawDataset:
                       origin=str(path))
 
 
-@register("cifar10")
+@register("cifar10", SourceFacts("arrays", (32, 32, 3), CIFAR10_CLASSES))
 def load_cifar10(from_path: Path | None, verify: bool = True) -> RawDataset:
     return _load_cifar(from_path, hundred=False)
 
 
-@register("cifar100")
+@register("cifar100", SourceFacts("arrays", (32, 32, 3), CIFAR100_CLASSES))
 def load_cifar100(from_path: Path | None, verify: bool = True) -> RawDataset:
     return _load_cifar(from_path, hundred=True)

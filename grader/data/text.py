@@ -6,13 +6,13 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from grader.data.sources import DataError, TextCorpus, register, sha256_file
+from grader.data.sources import DataError, SourceFacts, TextCorpus, register, sha256_file
 
 TINY_SHAKESPEARE_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 
 
-@register("tinyshakespeare")
+@register("tinyshakespeare", SourceFacts("text"))
 def load_tiny_shakespeare(from_path: Path | None, verify: bool = True) -> TextCorpus:
     if from_path is None:
         target = Path(tempfile.mkdtemp(prefix="grader-text-")) / "input.txt"

@@ -21,6 +21,18 @@ def _version(package: str) -> str | None:
         return None
 
 
+# The libraries a notebook of these practicals may import, by distribution name; a run records which
+# of them it has, so that a missing-package hint lists what the execution image really holds.
+PRACTICAL_PACKAGES = ("numpy", "pandas", "torch", "torchvision", "torchaudio", "scikit-learn", "scipy", "matplotlib",
+                      "seaborn", "pillow", "tqdm", "opencv-python-headless")
+
+
+def packages() -> dict[str, str]:
+    """The practicals' libraries this process can import, with their versions."""
+    found = {name: _version(name) for name in PRACTICAL_PACKAGES}
+    return {name: version for name, version in found.items() if version}
+
+
 def _torch_cuda() -> str | None:
     spec = util.find_spec("torch")
     if spec is None or not spec.submodule_search_locations:
@@ -69,6 +81,7 @@ def describe() -> dict[str, object]:
         "gpus": gpus,
         "nvidia_driver": driver,
         "cpu": _cpu(),
+        "packages": packages(),
     }
 
 
