@@ -191,10 +191,6 @@ class Assignment:
     screening: ScreeningLimits = ScreeningLimits()
     audit: AuditSettings = AuditSettings()
 
-    @property
-    def readme(self) -> Path:
-        return self.path / "README.md"
-
 
 @dataclass(frozen=True)
 class DockerSettings:

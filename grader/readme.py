@@ -62,9 +62,7 @@ def facts(course: Course, a: Assignment) -> dict:
     groups = [g for g in course.policy.groups if a.name in g.assignments and len(g.assignments) > 1]
     anchor = {"baseline": a.baseline_notebook, "reference": a.reference_notebook}.get(a.relative_to)
     return {
-        "a": a, "course": course, "name": a.name,
-        "deadline": a.deadline,
-        "timezone": course.timezone,
+        "a": a, "name": a.name,
         "minutes": round(a.time_limit_s / 60), "cell_minutes": round(a.cell_timeout_s / 60),
         "gpu": a.resources.gpu, "memory_gb": _number(a.resources.memory_mb / 1024),
         "metric": a.primary_metric, "lower_is_better": a.primary_metric in LOWER_IS_BETTER,
