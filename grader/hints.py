@@ -56,6 +56,8 @@ def predictions_hints(kinds: tuple[str, ...], header: str, unknown_ids: tuple[st
         found.append(t("hint.header", header=header))
     if any(EXTENSION_IDS.search(pid) for pid in unknown_ids):
         found.append(t("hint.extension"))
+    elif unknown_ids and all(pid.isdigit() for pid in unknown_ids):  # a DataFrame's index, or range(len(x))
+        found.append(t("hint.row_numbers"))
     if "pred.unknown_label" in kinds:
         shown = ", ".join(classes[:30]) + (", ..." if len(classes) > 30 else "")
         found.append(t("hint.labels", last=len(classes) - 1, classes=shown))

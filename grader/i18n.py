@@ -68,6 +68,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.header": "the first line must be id,label (and p_<class> columns), not {header}: this is not "
                        "Kaggle's format.",
         "hint.extension": "write the ids without their file extension (Path(name).stem), as test_dir lists them.",
+        "hint.row_numbers": "the ids look like row numbers: write the test's own ids (test_dir's id array, file "
+                            "names or prompt ids) in the id column, as you read them.",
         "hint.labels": "a label is a class index 0-{last} or one of these names, exactly as in classes.txt: "
                        "{classes}.",
         "check.title": "Self-check of {notebook} for '{assignment}' (smoke mode, public validation split)",
@@ -235,6 +237,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.header": "la primera línea debe ser id,label (y las columnas p_<clase>), no {header}: este no es el "
                        "formato de Kaggle.",
         "hint.extension": "escribe los ids sin la extensión del fichero (Path(nombre).stem), como aparecen en test_dir.",
+        "hint.row_numbers": "los ids parecen números de fila: escribe en la columna id los ids del propio test (el "
+                            "array id de test_dir, los nombres de fichero o los ids de los prompts), tal cual los lees.",
         "hint.labels": "una etiqueta es un índice de clase 0-{last} o uno de estos nombres, tal cual están en "
                        "classes.txt: {classes}.",
         "check.title": "Autocomprobación de {notebook} para '{assignment}' (modo rápido, validación pública)",

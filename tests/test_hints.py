@@ -48,6 +48,7 @@ def refused(tmp_path, text: str, ids=("a1", "b2")) -> InvalidPredictions:
 @pytest.mark.parametrize("text, expected", [
     ("ImageId,Label\na1,0\nb2,1\n", "must be id,label (and p_<class> columns), not ImageId,Label"),
     ("id,label\na1.jpg,0\nb2.jpg,1\n", "without their file extension"),
+    ("id,label\n0,0\n1,1\n", "the ids look like row numbers"),
     ("id,label\na1,tenca\nb2,springer inglés\n", "0-2 or one of these names, exactly as in classes.txt: tench, "
                                                  "english_springer, cassette_player"),
 ])
