@@ -19,7 +19,7 @@ from pathlib import Path
 
 import jinja2
 
-from grader.course import LANGUAGES, Assignment, Course
+from grader.course import LANGUAGES, Assignment, ConfigError, Course
 from grader.data.sources import SOURCE_FACTS
 from grader.i18n import long_date
 from grader.scoring import LOWER_IS_BETTER, NEEDS_PROBABILITIES
@@ -57,6 +57,9 @@ def parameters(a: Assignment) -> dict[str, object]:
 
 def facts(course: Course, a: Assignment) -> dict:
     """Everything a README states, from the configuration alone (no data needs to be prepared)."""
+    if a.dataset not in SOURCE_FACTS:
+        raise ConfigError(a.path / "assignment.toml", "dataset.name", f"one of {', '.join(sorted(SOURCE_FACTS))}",
+                          a.dataset)
     source = SOURCE_FACTS[a.dataset]
     classes = list(a.classes or source.classes or ())
     groups = [g for g in course.policy.groups if a.name in g.assignments and len(g.assignments) > 1]
