@@ -33,7 +33,8 @@ from grader.grades import CourseGrades, compute, number
 from grader.leaderboard import board as rank_board
 from grader.leaderboard import publish
 from grader.leaderboard.ranking import NicknameError, set_nickname
-from grader.moodle import ParticipantsError, UnsafeArchive, import_roster, ingest
+from grader.archive import UnsafeArchive
+from grader.moodle import ParticipantsError, import_roster, ingest
 from grader.reference import run_references
 from grader.runners.bwrap_runner import SandboxUnavailable
 from grader.runners.dask_runner import ClusterError, DaskRunner
@@ -214,7 +215,7 @@ def run_command(
             report = pipeline.run(
                 course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force,
                 student=verify_student or student, unsandboxed=unsandboxed,
-                verify=verify or (1_000_000 if verify_student else 0), on_start=lambda n: progress.update(task, total=n),
+                verify=verify or (pipeline.VERIFY_ALL if verify_student else 0), on_start=lambda n: progress.update(task, total=n),
                 on_result=lambda row: progress.update(task, advance=1,
                                                       description=f"{row.assignment}/{row.student}: {row.status}"))
         except (ConfigError, ClusterError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
@@ -346,7 +347,7 @@ def kit_command(
         raise typer.Exit(1) from None
     console.print(f"kit: {written}", highlight=False)
     if course.kit_url:
-        console.print(f"publish it as {course.kit_url.rstrip('/')}/{assignment}-kit.zip (course.toml [kit] url)",
+        console.print(f"publish it as {course.kit_address(assignment)} (course.toml [kit] url)",
                       highlight=False)
     console.print(f"students: grader check NOTEBOOK --kit {written.name}", highlight=False)
 

@@ -223,6 +223,10 @@ class Course:
     def gradebook_path(self) -> Path:
         return self.workdir / "gradebook.sqlite"
 
+    def kit_address(self, assignment: str) -> str | None:
+        """Where an assignment's student kit is published (`[kit] url`), or None."""
+        return f"{self.kit_url.rstrip('/')}/{assignment}-kit.zip" if self.kit_url else None
+
     def assignment(self, name: str) -> Assignment:
         if name not in self.assignments:
             known = ", ".join(sorted(self.assignments)) or "none"

@@ -25,13 +25,15 @@ from pathlib import Path
 
 import nbformat
 
+from grader.archive import Limits, UnsafeArchive, extract_zip
 from grader.course import Assignment, Course, load_assignment
 from grader.data import layout
 from grader.data.sources import DataError
 from grader.readme import rendered as rendered_readmes
 
 KIT_VERSION = 1
-MAX_KIT_BYTES = 8 << 30  # a zip that unpacks to more than this is refused
+# A kit holds a whole training set: many more files than a Moodle download, but never without end.
+KIT_LIMITS = Limits(max_files=500_000, max_bytes=8 << 30, max_file_bytes=2 << 30)
 
 
 @dataclass
@@ -79,7 +81,7 @@ def write_kit(course: Course, name: str, out: Path) -> Path:
             elif (a.path / document).is_file():
                 shutil.copyfile(a.path / document, root / document)
         if course.kit_url and (root / "starter.ipynb").is_file():
-            _point_starter_at(root / "starter.ipynb", f"{course.kit_url.rstrip('/')}/{name}-kit.zip")
+            _point_starter_at(root / "starter.ipynb", course.kit_address(name))
         settings = (a.path / "assignment.toml").read_text(encoding="utf-8").splitlines(keepends=True)
         (root / "assignment.toml").write_text("".join(line for line in settings
                                                       if not line.lstrip().startswith("hidden_from")), encoding="utf-8")
@@ -126,13 +128,9 @@ def open_kit(path: Path) -> Kit:
 
 def _unpack(archive: Path) -> Path:
     target = Path(tempfile.mkdtemp(prefix="grader-kit-"))
-    with zipfile.ZipFile(archive) as z:
-        total = 0
-        for entry in z.infolist():
-            total += entry.file_size
-            parts = Path(entry.filename).parts
-            if entry.filename.startswith("/") or ".." in parts or total > MAX_KIT_BYTES:
-                raise DataError(f"{archive}: {entry.filename}: not a kit entry (absolute, '..' or too large)")
-        z.extractall(target)
+    try:
+        extract_zip(archive, target, KIT_LIMITS)
+    except UnsafeArchive as exc:
+        raise DataError(f"not a kit: {exc}") from None
     roots = [p for p in target.iterdir() if p.is_dir()]
     return roots[0] if len(roots) == 1 and not (target / "kit.json").exists() else target

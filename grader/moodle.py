@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -22,33 +21,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from grader.archive import Entry, Limits, copy_entry, folder_entries, zip_entries
 from grader.course import Course
 from grader.gradebook import Gradebook
 from grader.i18n import MONTH_NAMES
 from grader.submissions import SIDECAR, normalise_name
 
 MOODLE_ENTRY = re.compile(r"^(?P<name>.+?)_(?P<participant>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)_(?P<rest>.*)$")
-CHUNK = 1 << 20
-
-
-class UnsafeArchive(ValueError):
-    """The submissions archive or folder was refused; every fault is named."""
-
-    def __init__(self, path: Path, faults: list[str]):
-        self.path, self.faults = path, faults
-        shown = "; ".join(faults[:10]) + (f"; and {len(faults) - 10} more" if len(faults) > 10 else "")
-        super().__init__(f"{path}: refused: {shown}")
 
 
 class ParticipantsError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_files: int = 5000
-    max_bytes: int = 4 << 30  # all files together, as extracted
-    max_file_bytes: int = 1 << 30
 
 
 @dataclass
@@ -76,108 +59,6 @@ class ImportReport:
     imported: list[Imported] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     roster: int = 0
-
-
-# ---------------------------------------------------------------- safe reading of the archive
-
-def _clean_parts(name: str) -> tuple[list[str], str | None]:
-    """Path parts of an archive entry, or the reason it is unsafe. Windows separators count too."""
-    text = name.replace("\\", "/")
-    if any(ord(c) < 32 for c in text):
-        return [], "a control character in the name"
-    if text.startswith("/") or re.match(r"^[A-Za-z]:", text):
-        return [], "an absolute path"
-    parts = [unicodedata.normalize("NFC", p) for p in text.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        return [], "'..' escapes the target folder"
-    if not parts:
-        return [], "an empty name"
-    return parts, None
-
-
-@dataclass
-class _Entry:
-    parts: list[str]
-    size: int
-    when: datetime | None  # naive wall-clock time as stored in the zip
-    info: zipfile.ZipInfo | None = None
-    source: Path | None = None
-
-
-def _zip_entries(archive: Path, limits: Limits) -> list[_Entry]:
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise UnsafeArchive(archive, [f"not a readable zip file ({exc})"]) from None
-    with zf:
-        infos = zf.infolist()
-    faults, entries, seen = [], [], set()
-    if len(infos) > limits.max_files:
-        faults.append(f"{len(infos)} entries, more than the limit of {limits.max_files}")
-    for info in infos:
-        parts, problem = _clean_parts(info.filename)
-        mode = info.external_attr >> 16
-        if problem:
-            faults.append(f"entry {info.filename!r}: {problem}")
-        elif stat.S_ISLNK(mode):
-            faults.append(f"entry {info.filename!r}: a symbolic link")
-        elif mode and stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            faults.append(f"entry {info.filename!r}: not a regular file")
-        elif info.flag_bits & 0x1:
-            faults.append(f"entry {info.filename!r}: encrypted")
-        elif info.file_size > limits.max_file_bytes:
-            faults.append(f"entry {info.filename!r}: {info.file_size} bytes, more than the limit of "
-                          f"{limits.max_file_bytes}")
-        elif not info.is_dir():
-            key = "/".join(parts).casefold()
-            if key in seen:
-                faults.append(f"entry {info.filename!r}: a second file with the same name")
-            seen.add(key)
-            entries.append(_Entry(parts, info.file_size, datetime(*info.date_time), info=info))
-    total = sum(e.size for e in entries)
-    if total > limits.max_bytes:
-        faults.append(f"{total} bytes uncompressed, more than the limit of {limits.max_bytes}")
-    if faults:
-        raise UnsafeArchive(archive, faults)
-    return entries
-
-
-def _folder_entries(folder: Path, limits: Limits) -> list[_Entry]:
-    faults, entries = [], []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        for name in [*dirnames, *filenames]:
-            path = Path(dirpath) / name
-            st = path.lstat()
-            rel = path.relative_to(folder)
-            if stat.S_ISLNK(st.st_mode):
-                faults.append(f"{rel}: a symbolic link")
-            elif stat.S_ISREG(st.st_mode):
-                if st.st_size > limits.max_file_bytes:
-                    faults.append(f"{rel}: {st.st_size} bytes, more than the limit of {limits.max_file_bytes}")
-                entries.append(_Entry([unicodedata.normalize("NFC", p) for p in rel.parts], st.st_size,
-                                      None, source=path))
-            elif not stat.S_ISDIR(st.st_mode):
-                faults.append(f"{rel}: not a regular file")
-    if len(entries) > limits.max_files:
-        faults.append(f"{len(entries)} files, more than the limit of {limits.max_files}")
-    if sum(e.size for e in entries) > limits.max_bytes:
-        faults.append(f"more than the limit of {limits.max_bytes} bytes")
-    if faults:
-        raise UnsafeArchive(folder, faults)
-    return entries
-
-
-def _copy_entry(entry: _Entry, archive: zipfile.ZipFile | None, dest: Path, limits: Limits) -> None:
-    """Copy one checked entry, counting the bytes really written: a zip's sizes may lie."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    src = archive.open(entry.info) if archive else open(entry.source, "rb")
-    with src, open(dest, "xb") as out:
-        while chunk := src.read(CHUNK):
-            written += len(chunk)
-            if written > min(limits.max_file_bytes, max(entry.size, 0) + CHUNK):
-                raise UnsafeArchive(dest, [f"{'/'.join(entry.parts)}: more data than its header declares"])
-            out.write(chunk)
 
 
 # ---------------------------------------------------------------- participants
@@ -288,14 +169,14 @@ def ingest(course: Course, assignment: str, source: Path, participants: Path | N
 
     archive = None
     if source.is_file():
-        entries = _zip_entries(source, limits)
+        entries = zip_entries(source, limits)
         archive = zipfile.ZipFile(source)
     elif source.is_dir():
-        entries = _folder_entries(source, limits)
+        entries = folder_entries(source, limits)
     else:
         raise FileNotFoundError(f"{source}: no such file or folder")
 
-    by_participant: dict[str, tuple[str, list[tuple[_Entry, list[str]]]]] = {}
+    by_participant: dict[str, tuple[str, list[tuple[Entry, list[str]]]]] = {}
     for entry in entries:
         m = MOODLE_ENTRY.match(entry.parts[0])
         if not m:
@@ -342,7 +223,7 @@ def ingest(course: Course, assignment: str, source: Path, participants: Path | N
     return report
 
 
-def _submission_time(person: Participant | None, files: list[tuple[_Entry, list[str]]],
+def _submission_time(person: Participant | None, files: list[tuple[Entry, list[str]]],
                      tz: ZoneInfo) -> tuple[str, str]:
     """Moodle's own record first, then the archive's timestamps, then the files'; never the grader's clock."""
     if person and person.submitted_at:
@@ -355,14 +236,14 @@ def _submission_time(person: Participant | None, files: list[tuple[_Entry, list[
     return when.astimezone(timezone.utc).isoformat(timespec="seconds"), source
 
 
-def _write_student(folder: Path, files: list[tuple[_Entry, list[str]]], archive: zipfile.ZipFile | None,
+def _write_student(folder: Path, files: list[tuple[Entry, list[str]]], archive: zipfile.ZipFile | None,
                    limits: Limits, when: str, record: dict) -> None:
     """Write a student's files beside their folder, then swap it in: a failed import leaves the old one."""
     incoming = folder.with_name(f".incoming-{folder.name}")  # hidden: `grader run` never takes it for a student
     shutil.rmtree(incoming, ignore_errors=True)
     try:
         for entry, inner in files:
-            _copy_entry(entry, archive, incoming.joinpath(*inner), limits)
+            copy_entry(entry, archive, incoming.joinpath(*inner), limits)
             stamp = datetime.fromisoformat(when).timestamp()
             os.utime(incoming.joinpath(*inner), (stamp, stamp))
         (incoming / SIDECAR).write_text(json.dumps(record, ensure_ascii=False, indent=2), encoding="utf-8")

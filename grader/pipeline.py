@@ -10,9 +10,11 @@ import hashlib
 import random
 import re
 import secrets
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -29,8 +31,12 @@ from grader.runners.base import ERROR, INVALID_NOTEBOOK, INVALID_SUBMISSION, OK,
 from grader.screening import screen
 from grader.submissions import InvalidNotebook, Submission, discover, load_notebook
 
+if TYPE_CHECKING:
+    from grader.kit import Kit
 
-def _grader_version() -> str:
+
+@cache  # read once, when a run is first recorded: not at import, which every command pays
+def grader_version() -> str:
     """The package version and a digest of its source: two checkouts of one version told apart."""
     try:
         version = metadata.version("grader")
@@ -40,13 +46,6 @@ def _grader_version() -> str:
     for path in sorted(Path(__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
     return f"{version}+{digest.hexdigest()[:8]}"
-
-
-GRADER_VERSION = _grader_version()
-
-
-if TYPE_CHECKING:
-    from grader.kit import Kit
 
 
 class SandboxRequired(RuntimeError):
@@ -169,6 +168,9 @@ def _any_sandbox(docker_options: dict, trusted: bool) -> Runner:
                           UNSANDBOXED_HELP[0].upper() + UNSANDBOXED_HELP[1:])
 
 
+VERIFY_ALL = sys.maxsize  # `run(verify=VERIFY_ALL)`: every graded hand-in the filters leave (`--verify-student`)
+
+
 def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, cluster: str | None = None,
         jobs: int | None = None, timeout: float | None = None, force: bool = False, student: str | None = None,
         unsandboxed: bool = False, verify: int = 0, on_start: Callable[[int], None] | None = None,
@@ -229,7 +231,7 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
         def finish(item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True) -> None:
             a = item.context.assignment
             if ran:  # what ran it, and the evidence of the hand-in
-                result.environment |= {"runner": runner.name, "grader": GRADER_VERSION, "seed": a.seed}
+                result.environment |= {"runner": runner.name, "grader": grader_version(), "seed": a.seed}
                 found = _evidence(item, outcome, result)
                 item.flags = found if item.verifies else item.flags + found
             book.record(item.submission_id, item.context.version, runner.name, {
@@ -317,7 +319,7 @@ def _evidence(item: _Pending, outcome: Assessment, result: RunResult) -> list[di
             return []
         return [{"kind": "non_deterministic", "metric": a.primary_metric, "score": round(score, 4),
                  "rerun": None if rerun is None else round(rerun, 4), "tolerance": a.audit.verify_tolerance}]
-    try:
+    try:  # read again, not kept from the screening: a batch of large notebooks would sit in memory
         nb = load_notebook(item.submission.path)
     except InvalidNotebook:
         return []

@@ -87,7 +87,7 @@ def facts(course: Course, a: Assignment) -> dict:
         "probabilities_required": a.primary_metric in NEEDS_PROBABILITIES,
         "probability_metrics": [m for m in a.metrics if m in NEEDS_PROBABILITIES],
         "screening": a.screening,
-        "kit_url": course.kit_url.rstrip("/") + f"/{a.name}-kit.zip" if course.kit_url else None,
+        "kit_url": course.kit_address(a.name),
         "reference": (_relative(a.reference_notebook, course)
                       if a.reference_notebook and a.reference_notebook.is_file() else None),
     }

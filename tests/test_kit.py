@@ -7,12 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from grader.course import load_course
 from grader.data import layout, prepare, read_labels
-from grader.kit import write_kit
+from grader.data.sources import DataError
+from grader.kit import open_kit, write_kit
 
 REPO = Path(__file__).resolve().parents[1]
 GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
@@ -86,6 +90,8 @@ def test_the_starter_runs_unchanged_outside_the_grader_by_fetching_its_kit(tmp_p
     course = load_course(tmp_path / "course")
     prepare(course, course.assignment("digits"))
     write_kit(course, "digits", published / "digits-kit.zip")
+    with zipfile.ZipFile(published / "digits-kit.zip") as archive:  # the README says where the kit is
+        assert f"{published.as_uri()}/digits-kit.zip" in archive.read("digits-kit/README.md").decode()
 
     laptop = tmp_path / "laptop"
     laptop.mkdir()
@@ -106,3 +112,13 @@ def test_the_starter_runs_unchanged_outside_the_grader_by_fetching_its_kit(tmp_p
     papermill.execute_notebook(str(offline / "starter.ipynb"), str(offline / "ran.ipynb"), cwd=str(offline),
                                kernel_name="python3", progress_bar=False)
     assert (offline / "predictions.csv").is_file()
+
+
+def test_a_kit_zip_that_escapes_its_folder_is_refused_before_anything_is_written(tmp_path):
+    forged = tmp_path / "digits-kit.zip"
+    with zipfile.ZipFile(forged, "w") as archive:
+        archive.writestr("digits-kit/kit.json", "{}")
+        archive.writestr("../outside.txt", "written where it should not be")
+    with pytest.raises(DataError, match="'..' escapes the target folder"):
+        open_kit(forged)
+    assert not (Path(tempfile.gettempdir()) / "outside.txt").exists()  # kits unpack into a temporary folder

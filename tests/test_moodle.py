@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from grader.cli import app
 from grader.course import load_course
 from grader.data import prepare
-from grader.moodle import Limits, UnsafeArchive, ingest, parse_moodle_time, read_participants
+from grader.archive import Limits, UnsafeArchive
+from grader.moodle import ingest, parse_moodle_time, read_participants
 from notebooks import GOOD, WEAK, write_notebook
 
 PRACTICALS = ("mnist", "imagenet-subset", "text-generation")
