@@ -1,6 +1,6 @@
-# The execution image of the docker runner: papermill, a Python kernel and the libraries the
-# practicals use. The grader mounts its own code read-only into each container, so this image
-# does not change with the grader's version.
+# The execution image of the docker runner: a Python kernel and the libraries the practicals use.
+# Only the kernel runs in the container (the grader's executor drives it from outside), so this
+# image holds no grader code and does not change with the grader's version.
 #
 # Build it with `grader image build` (it sends only this file and wheels/ to the engine).
 # GPU hosts: the default base is a CUDA build of PyTorch, which brings torch and torchvision.
@@ -13,7 +13,7 @@ FROM ${BASE_IMAGE} AS build
 # The builder leaves this stage behind as an untagged image; the label lets `grader image build`
 # remove it without touching other images.
 LABEL grader.stage=build
-ARG PACKAGES="papermill ipykernel numpy pandas scikit-learn matplotlib"
+ARG PACKAGES="ipykernel numpy pandas scikit-learn matplotlib"
 ARG TORCH_PACKAGES="torch torchvision"
 # "--no-index" for a build with no network, from the wheels in wheels/ (grader image build --offline).
 ARG PIP_OPTIONS=""

@@ -10,8 +10,8 @@ The Python API behind the `grader` command:
 
 from importlib import import_module
 
-# Imported on first use: inside a container the docker runner imports grader.runners.execute,
-# and the execution image has papermill but not the grader's own dependencies.
+# Imported on first use: `import grader` stays cheap for the executor (grader.runners.execute) and
+# for commands that need one part of the package.
 _API = {
     "check": ("grader.check", "check"),
     "Assignment": ("grader.course", "Assignment"),

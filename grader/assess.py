@@ -11,11 +11,12 @@ from pathlib import Path
 
 from grader.course import Assignment
 from grader.data import read_labels
+from grader.data.public_hidden import read_canaries
 from grader.i18n import Translator
 from grader.hints import predictions_hints, run_hint, with_hints
 from grader.runners.base import FAILED, INVALID_PREDICTIONS, OK, RunResult
-from grader.scoring import (NEEDS_PROBABILITIES, InvalidPredictions, read_bytes_no_symlink, read_predictions,
-                            score)
+from grader.scoring import (NEEDS_PROBABILITIES, InvalidPredictions, canary_counts, read_bytes_no_symlink,
+                            read_predictions, score)
 
 PREDICTIONS_FILE = "predictions.csv"
 # A text-generation notebook also writes what its model generates; the gradebook keeps the start.
@@ -31,13 +32,15 @@ class Assessment:
     primary_score: float | None = None
     grade: float | None = None
     sample: str | None = None
+    canaries: dict[str, list[int]] | None = None  # scoring.canary_counts: for the audit's `lookup` flag
 
 
 def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes: list[str],
            t: Translator, anchor: float | None = None) -> Assessment:
     """`anchor`: the baseline or reference score a relative grade scale subtracts."""
     if result.status != OK:
-        hint = run_hint(result.ename, result.evalue, t, result.environment.get("packages")) if result.status == FAILED else ""
+        hint = (run_hint(result.ename, result.evalue, t, result.environment.get("packages"),
+                         assignment.resources.output_mb) if result.status == FAILED else "")
         return Assessment(result.status, with_hints(result.message(t), [hint], t))
     truth = read_labels(labels_path)
     try:
@@ -54,7 +57,8 @@ def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes
     else:  # no anchor measured yet: no grade rather than a wrong one
         grade = None if primary is None or anchor is None else assignment.scale.grade(primary - anchor)
     warning = t("pred.renormalised", count=predictions.renormalised) if predictions.renormalised else ""
-    return Assessment(OK, warning, scores, primary, grade, sample)
+    return Assessment(OK, warning, scores, primary, grade, sample, canary_counts(predictions, truth,
+                                                                                read_canaries(labels_path)))
 
 
 def _sample(path: Path, t: Translator) -> str:

@@ -15,9 +15,9 @@ from typing import Any, Optional
 import jinja2
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from grader import pipeline, readme
 from grader.audit import audit, write_site
@@ -43,6 +43,7 @@ from grader.report import UnknownStudent, report
 from grader.runners.environment import summary
 from grader.screening import flags_text
 from grader.secret import SecretError, load_secret, secret_path
+from grader.text import escaped, plain_data, plain_text, spreadsheet_cell
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -81,21 +82,26 @@ def _course(path: Optional[Path]):
     try:
         return load_course(path or Path("."))
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(2) from None
 
 
 FREE_TEXT = {"message", "why", "files"}  # the columns that wrap; the others keep their full width
 
 
+def _json(value: Any) -> str:
+    """JSON for scripts, its student text as plain text (paths and times too: `default`)."""
+    return json.dumps(plain_data(value), ensure_ascii=False, indent=2, default=plain_text) + "\n"
+
+
 def _serialised(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> str:
-    """Rows as JSON (every field) or CSV (the columns), for scripts."""
+    """Rows as JSON (every field) or CSV (the columns), for scripts; student text as plain text."""
     if fmt is Format.json:
-        return json.dumps(rows, ensure_ascii=False, indent=2, default=str) + "\n"
+        return _json(rows)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: spreadsheet_cell(value) for key, value in row.items()} for row in rows)
     return out.getvalue()
 
 
@@ -103,15 +109,15 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: st
     if fmt is not Format.table:
         sys.stdout.write(_serialised(rows, columns, fmt))
     else:
-        table = Table(title=title or None)
-        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        table = Table(title=Text(plain_text(title)) if title else None)
+        cells = [[plain_text(_cell(row.get(c))) for c in columns] for row in rows]
         for i, column in enumerate(columns):
             width = max([len(column), *(len(r[i]) for r in cells)])
             free = column in FREE_TEXT
             table.add_column(column, no_wrap=not free, min_width=None if free else width,
                              overflow="fold", ratio=1 if free else None)
         for row in cells:
-            table.add_row(*row)
+            table.add_row(*map(Text, row))  # Text: a cell's brackets are shown, never read as markup
         console.print(table)
 
 
@@ -145,7 +151,7 @@ def data_prepare(
         with console.status(f"preparing {assignment} from {from_path or 'the official download'}"):
             manifest = prepare(course, a, from_path, verify=verify, hidden_from=hidden_from)
     except (ConfigError, DataError, SecretError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     if new_secret:
         err.print(f"[yellow]new course secret:[/] {secret_path(course.workdir)} (mode 0600). The hidden splits "
@@ -204,7 +210,7 @@ def run_command(
         chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime,
                                       unsandboxed=unsandboxed)
     except (ClusterError, DockerUnavailable, SandboxUnavailable, pipeline.SandboxRequired, ValueError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(2) from None
     if isinstance(chosen, DaskRunner):
         err.print(f"Dask dashboard: {chosen.dashboard_link}")
@@ -216,19 +222,19 @@ def run_command(
                 course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force,
                 student=verify_student or student, unsandboxed=unsandboxed,
                 verify=verify or (pipeline.VERIFY_ALL if verify_student else 0), on_start=lambda n: progress.update(task, total=n),
-                on_result=lambda row: progress.update(task, advance=1,
-                                                      description=f"{row.assignment}/{row.student}: {row.status}"))
+                on_result=lambda row: progress.update(
+                    task, advance=1, description=escaped(f"{row.assignment}/{row.student}: {row.status}")))
         except (ConfigError, ClusterError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {escaped(exc)}")
             raise typer.Exit(2) from None
     for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        err.print(f"[yellow]warning:[/] {escaped(warning)}")
     rows = [vars(r) | {"flags": flags_text(r.flags)} for r in report.rows]
     _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"], fmt,
           title=(f"{len(rows)} re-run to verify" if verify or verify_student
                  else f"{len(rows)} graded, {report.skipped} already graded") + f" ({chosen.name} runner)")
     if report.stopped:
-        err.print(f"[red]error:[/] the batch stopped: {escape(report.stopped)}")
+        err.print(f"[red]error:[/] the batch stopped: {escaped(report.stopped)}")
         raise typer.Exit(1)
     if any(w.startswith("assignment ") for w in report.warnings):
         raise typer.Exit(1)
@@ -263,7 +269,7 @@ def show_command(
     with Gradebook(course.gradebook_path) as book:
         runs = book.runs(student=unicodedata.normalize("NFC", student))
     if not runs:
-        err.print(f"[red]error:[/] no submissions from '{escape(student)}' in {course.gradebook_path}")
+        err.print(f"[red]error:[/] no submissions from '{escaped(student)}' in {course.gradebook_path}")
         raise typer.Exit(1)
     if fmt is not Format.table:
         flat = [{k: v for k, v in r.items() if k != "scores"} | {"flags": flags_text(r["flags"])} | {
@@ -273,20 +279,22 @@ def show_command(
         _emit(flat, columns, fmt)
         return
     for r in runs:
-        console.rule(f"{r['assignment']} · {r['student']} · run {r['id']} · {r['status']}")
-        console.print(f"notebook   {r['path']}\nsubmitted  {r['submitted_at']}\n"
+        console.rule(escaped(f"{r['assignment']} · {r['student']} · run {r['id']} · {r['status']}"))
+        console.print(f"notebook   {plain_text(r['path'])}\nsubmitted  {r['submitted_at']}\n"
                       f"ran        {r['started_at']} ({_cell(r['duration_s'])} s, {r['runner']} runner)\n"
-                      f"grade      {_cell(r['grade'])}\nartifacts  {r['artifacts']}", highlight=False)
+                      f"grade      {_cell(r['grade'])}\nartifacts  {plain_text(r['artifacts'])}",
+                      markup=False, highlight=False)
         if r["verifies"]:
             console.print(f"verifies   run {r['verifies']} (a --verify re-run: the grade stays that run's)")
         if r["environment"]:
-            console.print(f"ran on     {escape(summary(r['environment']))}", highlight=False)
+            console.print(f"ran on     {escaped(summary(r['environment']))}", highlight=False)
         if r["message"]:
-            console.print(f"[red]{escape(r['message'])}[/]")
+            console.print(f"[red]{escaped(r['message'])}[/]")
         for flag in r["flags"]:
-            console.print(f"[yellow]flag[/]       {escape(flags_text([flag]))}", highlight=False)
+            console.print(f"[yellow]flag[/]       {escaped(flags_text([flag]))}", highlight=False)
         if r.get("sample"):
-            console.print("sample     " + r["sample"][:500].replace("\n", "\n           "), markup=False)
+            console.print("sample     " + plain_text(r["sample"], limit=500).replace("\n", "\n           "),
+                          markup=False)
         if r["scores"]:
             metric_names = sorted({m for split in r["scores"].values() for m in split})
             table = Table("split", *metric_names)
@@ -314,20 +322,20 @@ def check_command(
         report = check_kit(kit, notebook, timeout) if kit else run_check(_course(course_dir), notebook, assignment,
                                                                           timeout)
     except (ConfigError, DataError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(2) from None
     if fmt is Format.table:
-        console.print(f"[bold]{escape(report.title)}[/]")
+        console.print(f"[bold]{escaped(report.title)}[/]")
         for item in report.items:
             mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[cyan]•[/]"}[item.passed]
-            console.print(f" {mark} {escape(item.text)}", highlight=False)
+            console.print(f" {mark} {escaped(item.text)}", highlight=False)
         console.print(f"[bold]{report.verdict}[/]")
     else:
         rows = [{"passed": i.passed, "text": i.text} for i in report.items]
-        _emit(rows, ["passed", "text"], fmt) if fmt is Format.csv else sys.stdout.write(json.dumps({
+        _emit(rows, ["passed", "text"], fmt) if fmt is Format.csv else sys.stdout.write(_json({
             "passed": report.passed, "verdict": report.verdict, "items": rows,
             "scores": report.assessment.scores if report.assessment else {},
-            "run_dir": str(report.run_dir) if report.run_dir else None}, ensure_ascii=False, indent=2) + "\n")
+            "run_dir": str(report.run_dir) if report.run_dir else None}))
     raise typer.Exit(0 if report.passed else 1)
 
 
@@ -343,7 +351,7 @@ def kit_command(
     try:
         written = write_kit(course, assignment, out or Path(f"{assignment}-kit.zip"))
     except (ConfigError, DataError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     console.print(f"kit: {written}", highlight=False)
     if course.kit_url:
@@ -366,13 +374,13 @@ def readme_command(
     try:
         found = readme.stale(course, names) if check else [readme.Stale(p, "") for p in readme.write(course, names)]
     except (ConfigError, jinja2.TemplateError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     if fmt is not Format.table:
         _emit([{"path": str(item.path), "diff": item.diff} for item in found], ["path", "diff"], fmt)
     elif check:
         for item in found:
-            err.print(escape(str(item)), highlight=False)
+            err.print(str(item), markup=False, highlight=False)
         console.print(f"{len(found)} README(s) disagree with their assignment" if found
                       else "READMEs agree with their assignments", highlight=False)
     else:
@@ -397,10 +405,10 @@ def moodle_import(
     try:
         result = ingest(course, assignment, source, participants, into)
     except (ConfigError, UnsafeArchive, ParticipantsError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        err.print(f"[yellow]warning:[/] {escaped(warning)}")
     rows = [vars(i) | {"files": ", ".join(i.files)} for i in result.imported]
     _emit(rows, ["student", "participant", "submitted_at", "time_source", "in_roster", "files"], fmt,
           title=f"{len(rows)} submissions into {result.target}; {result.roster} participants in the roster")
@@ -416,7 +424,7 @@ def moodle_roster(
     try:
         count = import_roster(course, participants)
     except ParticipantsError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     console.print(f"{count} participants in the roster of {course.gradebook_path}")
 
@@ -436,7 +444,7 @@ def grades_show(
     course = _course(course_dir)
     grades = _grades(course)
     for warning in grades.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        err.print(f"[yellow]warning:[/] {escaped(warning)}")
     if fmt is Format.csv:
         sys.stdout.write(export(grades, course, "csv").text)
         return
@@ -477,7 +485,7 @@ def grades_export(
     course = _course(course_dir)
     result = export(_grades(course), course, fmt.value, identifier.value)
     for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {escape(warning)}")
+        err.print(f"[yellow]warning:[/] {escaped(warning)}")
     if out is None:
         sys.stdout.write(result.text)
         return
@@ -514,7 +522,7 @@ def audit_command(
         with err.status(f"auditing {assignment}"):
             result = audit(course, assignment, archive)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     flagged = sum(1 for r in result.rows if r.flags)
     err.print(f"{len(result.rows)} hand-ins, {flagged} flagged, {len(result.pairs)} similar pairs "
@@ -547,12 +555,10 @@ def report_command(
     try:
         result = report(course, student, out, instructor=instructor)
     except UnknownStudent as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     if fmt is Format.json:
-        sys.stdout.write(json.dumps(result.grades.as_dict() | {"feedback": result.feedback,
-                                                                "report": str(result.index)},
-                                    ensure_ascii=False, indent=2, default=str) + "\n")
+        sys.stdout.write(_json(result.grades.as_dict() | {"feedback": result.feedback, "report": str(result.index)}))
         return
     if fmt is Format.csv:
         rows = [{"assignment": a} | d | {"attempts": len(d["attempts"])}
@@ -562,7 +568,7 @@ def report_command(
     _emit([{"assignment": a, "grade": number(result.grades.components[a].grade) or "-", "why": why}
            for a, why in result.explanations.items()], ["assignment", "grade", "why"], fmt,
           title=result.grades.student)
-    console.print(f"[bold]{result.final}[/]\nreport: {result.index}", highlight=False)
+    console.print(f"[bold]{escaped(result.final)}[/]\nreport: {escaped(result.index)}", highlight=False)
 
 
 @board_app.command("publish")
@@ -596,7 +602,7 @@ def board_show(
         with Gradebook(course.gradebook_path) as book:
             b = rank_board(course, book, assignment, reveal)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     rows = [e.public() | ({"student": e.student} if names else {}) for e in b.entries]
     columns = ["rank", "pseudonym", *(["student"] if names else []), "score", "submissions", "last_submission",
@@ -616,7 +622,7 @@ def board_nickname(
         with Gradebook(course.gradebook_path) as book:
             set_nickname(book, unicodedata.normalize("NFC", student), nickname)
     except NicknameError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     console.print(f"{student}: nickname recorded", highlight=False)
 
@@ -649,7 +655,7 @@ def reference_run(
                                   timeout=timeout, on_result=lambda row: progress.update(
                                       task, advance=1, description=f"{row.assignment} {row.role}: {row.status}"))
         except (ConfigError, ClusterError, DockerUnavailable, ValueError) as exc:
-            err.print(f"[red]error:[/] {escape(str(exc))}")
+            err.print(f"[red]error:[/] {escaped(exc)}")
             raise typer.Exit(2) from None
     _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt,
           title=f"{len(rows)} reference runs ({'smoke' if smoke else 'full'})")
@@ -714,8 +720,8 @@ def image_build(
     try:
         image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, dockerfile=dockerfile,
                                build_args=dict(arg.split("=", 1) for arg in build_arg),
-                               on_line=lambda line: err.print(escape(line), style="dim", highlight=False))
+                               on_line=lambda line: err.print(escaped(line), style="dim", highlight=False))
     except (DockerUnavailable, ImageBuildError) as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(2) from None
     console.print(f"built {tag} ({image_id})", highlight=False)

@@ -129,6 +129,7 @@ class Resources:
     pids: int = 512  # processes and threads at once
     tmp_mb: int = 1024  # the container's /tmp (a tmpfs, counted in its memory)
     shm_mb: int = 1024  # /dev/shm, where PyTorch's DataLoader workers pass batches
+    output_mb: int = 256  # output_dir: predictions, plots, a checkpoint; over it, writes fail (a tmpfs)
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,10 @@ class ScreeningLimits:
     """`[screening]`: what a hand-in may carry before it runs, past which its run is flagged.
 
     The defaults are far above what an honest notebook of these practicals holds (its longest
-    literal is a path or a list of class names) and far below what carried labels need (the 10,000
-    MNIST test labels are 10,000 list items, or about 8 KB as zlib-compressed base64).
+    literal is a path or a list of class names, its longest comment a line, its longest number 6
+    characters, all its literals and comments at most 1,000 bytes once compressed) and below what carried
+    labels need: the 10,000 MNIST test labels are 10,000 list items, and at least 4,150 bytes
+    (log2(10) bits each) in any encoding, whatever literals or comments carry them.
     """
 
     cell_chars: int = 50_000  # the source of one code cell
@@ -145,6 +148,9 @@ class ScreeningLimits:
     literal_items: int = 500  # one literal list, tuple, set or dict of constants
     total_literal_chars: int = 20_000  # every string literal of the notebook together
     markdown_chars: int = 50_000  # one markdown or raw cell: the run can read its own notebook
+    comment_chars: int = 1_000  # one comment
+    number_chars: int = 40  # one number literal as written (a 0x... integer of any size, a float's digits)
+    compressed_bytes: int = 4_000  # every literal and comment of the notebook together, zlib-compressed
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,10 @@ class AuditSettings:
     fast_run_s: float = 10.0  # a top grade from a run shorter than this
     similarity: float = 0.6  # share of a hand-in's own code (starter and references left out) found in another
     verify_tolerance: float = 0.01  # `grader run --verify`: a re-run's score further than this is non-deterministic
+    # `lookup`: accuracy on a public hidden set's ordinary items above that on its canaries by more than
+    # lookup_margin, with a one-sided p-value under lookup_p (grader.audit.evidence).
+    lookup_margin: float = 0.03
+    lookup_p: float = 0.001
 
 
 @dataclass(frozen=True)
@@ -400,6 +410,7 @@ def load_assignment(path: Path, course_root: Path | None = None, name: str | Non
         pids=r.positive("pids", int, 512),
         tmp_mb=r.positive("tmp_mb", int, 1024),
         shm_mb=r.positive("shm_mb", int, 1024),
+        output_mb=r.positive("output_mb", int, Resources.output_mb),
     )
     r.reject_unknown()
     sc = t.table("screening")

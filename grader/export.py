@@ -15,6 +15,7 @@ from grader.course import Course
 from grader.grades import PENDING, CourseGrades, StudentGrades, feedback, number
 from grader.i18n import translator
 from grader.screening import flags_text
+from grader.text import spreadsheet_cell
 
 # Moodle's own export headers for the fields its import can match users by.
 IDENTIFIERS = {"id_number": "ID number", "email": "Email address"}
@@ -52,7 +53,8 @@ def _csv(header: list[str], rows: list[list[str]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")  # RFC 4180, what spreadsheets and Moodle expect
     writer.writerow(header)
-    writer.writerows(rows)
+    # Names and feedback hold student text; feedback is whole (explain cut each message), so not cut again.
+    writer.writerows([spreadsheet_cell(cell, limit=None) for cell in row] for row in rows)
     return out.getvalue()
 
 

@@ -16,6 +16,7 @@ from grader.i18n import Translator
 from grader.policy import Group, Lateness, Policy, best_of, clamp, local_deadline, mean, parse_when
 from grader.runners.base import ERROR, OK
 from grader.submissions import normalise_name
+from grader.text import plain_text
 
 GRADED, MISSING, REJECTED, PENDING = "graded", "missing", "rejected", "pending"
 
@@ -214,8 +215,8 @@ def explain(component: Component, group: GroupResult | None, policy: Policy, t: 
         text = t("grades.graded", grade=number(component.grade))
         if chosen.metric and chosen.primary_score is not None:
             text += f" ({chosen.metric} {chosen.primary_score:.4f})"
-        if chosen.status != OK:
-            text += " (" + (chosen.message or t(f"status.{chosen.status}")) + ")"
+        if chosen.status != OK:  # the message is cut here: the rest of the feedback must follow it
+            text += " (" + (plain_text(chosen.message) or t(f"status.{chosen.status}")) + ")"
         if chosen.lateness.days:
             text += "; " + t("grades.late", days=chosen.lateness.days, penalty=number(chosen.lateness.penalty))
         if len(component.attempts) > 1:

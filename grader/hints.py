@@ -26,8 +26,10 @@ def _offered(packages: dict[str, str]) -> str:
     return ", ".join(f"{name} {version}" for name, version in packages.items())
 
 
-def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | None = None) -> str:
-    """A hint for a cell that raised, or "". `packages`: what the run's environment had (its record)."""
+def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | None = None,
+             output_mb: int | None = None) -> str:
+    """A hint for a cell that raised, or "". `packages`: what the run's environment had (its record);
+    `output_mb`: the assignment's output_dir quota."""
     text = f"{ename}: {evalue}"
     missing = MISSING_MODULE.search(text) if ename in ("ModuleNotFoundError", "ImportError") else None
     if missing and missing.group(1).split(".")[0] == "google":
@@ -45,6 +47,8 @@ def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | 
             return t("hint.paths")
     if "Read-only file system" in evalue:
         return t("hint.read_only")
+    if "No space left on device" in evalue and output_mb:
+        return t("hint.output_full", output_mb=output_mb)
     return ""
 
 

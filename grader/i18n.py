@@ -28,6 +28,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "run.timeout_cell": "cell {cell} ran past the per-cell limit of {limit:.0f} s",
         "run.where": " (it was in cell {cell})",
         "run.oom": "the notebook used more than {limit} MB of memory{where}",
+        "run.flood": "the notebook sent the grader more than {limit} MB of output at once{where}",
         "run.dead_kernel": "the Python kernel died{where}: {detail}",
         "run.invalid_notebook": "{name} is not a valid notebook: {detail}",
         "run.two_notebooks": "more than one notebook handed in: {names}; hand in exactly one",
@@ -65,6 +66,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.paths": "the paths of your computer or of Colab do not exist in the grader: build every path from "
                       "data_dir, test_dir and output_dir.",
         "hint.read_only": "data_dir and test_dir are read-only: write only to output_dir (or /tmp).",
+        "hint.output_full": "output_dir holds at most {output_mb} MB (resources.output_mb of the assignment): write "
+                            "there only predictions.csv and small files; keep checkpoints in memory or in /tmp.",
         "hint.header": "the first line must be id,label (and p_<class> columns), not {header}: this is not "
                        "Kaggle's format.",
         "hint.extension": "write the ids without their file extension (Path(name).stem), as test_dir lists them.",
@@ -130,6 +133,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "flag.long_literal": "a {form} literal of {size} characters (limit {limit})",
         "flag.literal_list": "a literal {form} of {size} constants (limit {limit})",
         "flag.literal_total": "{size} characters of string literals in the notebook (limit {limit})",
+        "flag.long_comment": "a comment of {size} characters (limit {limit})",
+        "flag.long_number": "a number literal of {size} characters (limit {limit})",
+        "flag.compressed_literals": "{size} bytes of literals and comments in the notebook once compressed "
+                                    "(limit {limit})",
+        "flag.lookup": "far better on the items a public copy covers than on the canaries: accuracy {items} "
+                       "against {canaries} on {n_canaries} canaries (p = {p_value:.1e}, margin {margin})",
         "flag.not_executed": "not executed: the notebook handed in has no outputs",
         "flag.claim_mismatch": "its outputs claim {metric} {claimed}, the grader's run scored {score} "
                                "(tolerance {tolerance}): \"{line}\"",
@@ -197,6 +206,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "run.timeout_cell": "la celda {cell} superó el límite por celda de {limit:.0f} s",
         "run.where": " (estaba en la celda {cell})",
         "run.oom": "el notebook usó más de {limit} MB de memoria{where}",
+        "run.flood": "el notebook envió al corrector más de {limit} MB de salida de golpe{where}",
         "run.dead_kernel": "el kernel de Python murió{where}: {detail}",
         "run.invalid_notebook": "{name} no es un notebook válido: {detail}",
         "run.two_notebooks": "se entregó más de un notebook: {names}; entrega exactamente uno",
@@ -234,6 +244,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.paths": "las rutas de tu ordenador o de Colab no existen en el corrector: construye todas las rutas "
                       "a partir de data_dir, test_dir y output_dir.",
         "hint.read_only": "data_dir y test_dir son de solo lectura: escribe solo en output_dir (o en /tmp).",
+        "hint.output_full": "output_dir admite como mucho {output_mb} MB (resources.output_mb de la práctica): "
+                            "escribe ahí solo predictions.csv y ficheros pequeños; guarda los checkpoints en memoria "
+                            "o en /tmp.",
         "hint.header": "la primera línea debe ser id,label (y las columnas p_<clase>), no {header}: este no es el "
                        "formato de Kaggle.",
         "hint.extension": "escribe los ids sin la extensión del fichero (Path(nombre).stem), como aparecen en test_dir.",
@@ -299,6 +312,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "flag.long_literal": "un literal ({form}) de {size} caracteres (límite {limit})",
         "flag.literal_list": "un literal ({form}) de {size} constantes (límite {limit})",
         "flag.literal_total": "{size} caracteres de literales de texto en el notebook (límite {limit})",
+        "flag.long_comment": "un comentario de {size} caracteres (límite {limit})",
+        "flag.long_number": "un literal numérico de {size} caracteres (límite {limit})",
+        "flag.compressed_literals": "{size} bytes de literales y comentarios en el notebook una vez comprimidos "
+                                    "(límite {limit})",
+        "flag.lookup": "mucho mejor en los elementos que cubre una copia pública que en los canarios: exactitud "
+                       "{items} frente a {canaries} en {n_canaries} canarios (p = {p_value:.1e}, margen {margin})",
         "flag.not_executed": "sin ejecutar: el notebook entregado no tiene salidas",
         "flag.claim_mismatch": "sus salidas dicen {metric} {claimed}, la ejecución del corrector dio {score} "
                                "(tolerancia {tolerance}): \"{line}\"",

@@ -323,7 +323,7 @@ def _evidence(item: _Pending, outcome: Assessment, result: RunResult) -> list[di
         nb = load_notebook(item.submission.path)
     except InvalidNotebook:
         return []
-    return run_flags(nb, a, outcome.scores, outcome.grade, result.duration_s)
+    return run_flags(nb, a, outcome.scores, outcome.grade, result.duration_s, outcome.canaries)
 
 
 def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
@@ -348,4 +348,5 @@ def make_job(a: Assignment, data: DataLayout | Kit, key: str, notebook: Path, ru
         parameters={"seed": a.seed, "smoke": smoke, "time_budget_s": time_limit},
         time_limit_s=time_limit, cell_timeout_s=min(a.cell_timeout_s, time_limit),
         memory_mb=a.resources.memory_mb, cpus=a.resources.cpus, gpu=a.resources.gpu,
-        pids_limit=a.resources.pids, tmp_mb=a.resources.tmp_mb, shm_mb=a.resources.shm_mb)
+        pids_limit=a.resources.pids, tmp_mb=a.resources.tmp_mb, shm_mb=a.resources.shm_mb,
+        output_mb=a.resources.output_mb)

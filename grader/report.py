@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import jinja2
 import nbformat
 from nbconvert import HTMLExporter
 
@@ -25,8 +24,9 @@ from grader.pipeline import slug
 from grader.runners.base import RunArtifacts
 from grader.screening import SCREENING_KINDS, flags_text
 from grader.submissions import normalise_name
+from grader.text import html_templates, plain_data
 
-TEMPLATE = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string("""<!doctype html>
+TEMPLATE = html_templates().from_string("""<!doctype html>
 <html lang="{{ lang }}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ t("report.title", student=student) }}</title>
@@ -158,7 +158,9 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
     executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts else None
     if executed and executed.is_file():
         notebook = f"{assignment}-{x.submission_id}.html"
-        body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
+        # nbconvert sanitises HTML and escapes text but keeps control characters: plain text first, uncut.
+        body, _ = exporter.from_notebook_node(nbformat.from_dict(plain_data(nbformat.read(executed, as_version=4),
+                                                                            limit=None)))
         (out / notebook).write_text(body, encoding="utf-8")
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     return {"submitted": _when(x.submitted_at, course), "status": status, "message": x.message,

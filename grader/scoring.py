@@ -237,6 +237,17 @@ LOWER_IS_BETTER = {"log_loss", "bits_per_char"}
 SPLITS = ("public", "private", "all")
 
 
+def canary_counts(pred: Predictions, truth: dict[str, tuple[int, str]],
+                  canaries: set[str]) -> dict[str, list[int]] | None:
+    """[correct labels, items] on the canaries of a public hidden set and on its other items; None without canaries."""
+    if not canaries:
+        return None
+    correct = pred.labels == np.array([truth[pid][0] for pid in pred.ids])
+    canary = np.array([pid in canaries for pid in pred.ids])
+    return {"items": [int(correct[~canary].sum()), int((~canary).sum())],
+            "canaries": [int(correct[canary].sum()), int(canary.sum())]}
+
+
 def score(pred: Predictions, truth: dict[str, tuple[int, str]], metrics: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
     """Metrics on the public and private parts of the hidden test set, and on all of it."""
     y = np.array([truth[pid][0] for pid in pred.ids])

@@ -86,7 +86,7 @@ def write(path):
     with open(path, "w") as f:
         f.write("x")
 report["writes"] = {{path: attempt(lambda: write(path)) for path in
-                    ["/grader/data/x", "/grader/test/x", "/grader/input/x", "/opt/grader/grader/x",
+                    ["/grader/data/x", "/grader/test/x", "/grader/x", "/grader/kernel.json",
                      "/etc/x", "/usr/x", "/tmp/x", os.path.join(output_dir, "x")]}}
 status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
 report["cap_eff"], report["no_new_privs"] = status["CapEff"].strip(), status.get("NoNewPrivs", "").strip()

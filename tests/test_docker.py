@@ -8,6 +8,7 @@ The GPU request is checked on what is built, with a stand-in client: it only run
 from __future__ import annotations
 
 import json
+import ctypes
 import os
 import platform
 import socket
@@ -16,9 +17,7 @@ import threading
 from types import SimpleNamespace
 from pathlib import Path
 
-import nbformat
 import pytest
-from docker.types import DeviceRequest
 
 from grader import pipeline
 from grader.course import load_course
@@ -26,7 +25,8 @@ from grader.data import layout
 from grader.gradebook import Gradebook
 from grader.image import ImageBuildError, build_image, dockerfile_defaults, project_dockerfile
 from grader.runners.base import Job, RunResult
-from grader.runners.staging import collect, stage
+from grader.runners.kernels import LINK_TARGET, MAX_DEPTH, MAX_ENTRIES, copy_out
+from grader.runners.local import LocalRunner
 from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import (OWNER_LABEL, RUNNER_LABEL, DockerRunner, DockerUnavailable, GpuSlots,
                                           connect, owner_id, parse_gpus)
@@ -96,8 +96,8 @@ def hostile_batch(course_dir, tmp_path):
                                               "    except OSError:\n        pass"])
     write_notebook(subs / "symlink.ipynb", [LOAD, "import os\nos.symlink('/etc/passwd', Path(output_dir) / "
                                                   "'predictions.csv')"])
-    write_notebook(subs / "chatty.ipynb", ["import os\nline = 'x' * ((1 << 20) - 1)\nfor _ in range(200):\n"
-                                           "    print(line)\nfor _ in range(100):\n"
+    write_notebook(subs / "chatty.ipynb", ["import os\nline = 'x' * ((1 << 20) - 1)\nfor _ in range(50):\n"
+                                           "    print(line)\nfor _ in range(25):\n"
                                            "    os.write(1, (line + '\\n').encode())", *GOOD])
     write_notebook(subs / "dead.ipynb", ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
     return course, subs.parent, labels
@@ -146,7 +146,8 @@ def test_hostile_batch_is_contained_and_every_other_submission_graded(engine, ho
     chatty = run_dir["chatty"]
     assert chatty.joinpath("executed.ipynb").stat().st_size < 4 << 20
     assert chatty.joinpath("run.log").stat().st_size < 3 << 20
-    assert not (run_dir["good"] / "sandbox").exists() and (run_dir["good"] / "output" / "predictions.csv").is_file()
+    assert (run_dir["good"] / "output" / "predictions.csv").is_file()
+    assert engine.volumes.list(filters={"label": f"{OWNER_LABEL}={owner_id()}"}) == []  # and every volume
 
 
 def test_cli_grades_in_docker_and_says_which_runner(engine, course_dir, tmp_path):
@@ -214,7 +215,7 @@ def test_unknown_runtime_or_malformed_image_name_is_a_clear_error(engine):
 # --- Without an engine: what the runner asks the engine for ------------------------------------
 
 class StandInClient:
-    """Answers the three questions DockerRunner asks at start; isolates option building."""
+    """Answers the questions DockerRunner asks at start; isolates option building."""
 
     class images:
         @staticmethod
@@ -226,6 +227,8 @@ class StandInClient:
         def list(**_):
             return []
 
+    volumes = containers
+
     @staticmethod
     def info():
         return {"Runtimes": {"runc": {}}}
@@ -235,32 +238,36 @@ def make_job(tmp_path, gpu=False) -> Job:
     notebook = write_notebook(tmp_path / "nb.ipynb", GOOD)
     (tmp_path / "run").mkdir()
     return Job("7", notebook, tmp_path / "run", tmp_path / "public", tmp_path / "test", {"seed": 1},
-               time_limit_s=60, memory_mb=3000, cpus=2, gpu=gpu, pids_limit=300, tmp_mb=256, shm_mb=128)
+               time_limit_s=60, memory_mb=3000, cpus=2, gpu=gpu, pids_limit=300, tmp_mb=256, shm_mb=128,
+               output_mb=64)
 
 
-def test_each_gpu_job_gets_its_own_device_request_and_cuda(tmp_path):
+def test_each_gpu_job_gets_its_own_gpu_and_cuda(tmp_path):
     runner = DockerRunner(image="x", gpus="0,1", gpu_slots=2, client=StandInClient())
     assert runner.gpus.size == 4
     job = make_job(tmp_path, gpu=True)
-    options = runner.container_options(job, "1")
-    assert options["device_requests"] == [DeviceRequest(device_ids=["1"], capabilities=[["gpu"]])]
-    stage(job, "cuda")
-    spec = json.loads((job.run_dir / "input" / "job.json").read_text())
+    runner._gpu_of[job.key] = "1"
+    runner.command(job)
+    spec = json.loads((job.run_dir / "job.json").read_text())
+    assert spec["kernel"]["gpu"] == "1"
     assert spec["parameters"]["device"] == "cuda" and spec["parameters"]["seed"] == 1
-    assert runner.container_options(job, None)["device_requests"] is None
+    runner._gpu_of[job.key] = None
+    kernel, paths = runner.kernel(job)
+    assert kernel["gpu"] is None and paths["device"] == "cpu"
 
 
 def test_sandbox_options_come_from_the_assignment_resources(tmp_path):
-    options = DockerRunner(image="x", gpus="none", client=StandInClient()).container_options(make_job(tmp_path), None)
+    kernel, _ = DockerRunner(image="x", gpus="none", client=StandInClient()).kernel(make_job(tmp_path))
+    options = kernel["container"]
     assert options["network_mode"] == "none" and options["read_only"] is True
     assert options["cap_drop"] == ["ALL"] and options["security_opt"] == ["no-new-privileges"]
     assert options["mem_limit"] == options["memswap_limit"] == "3000m"
     assert options["nano_cpus"] == 2_000_000_000 and options["pids_limit"] == 300
     assert options["tmpfs"]["/tmp"].startswith("rw,nosuid,nodev,size=256m") and options["shm_size"] == "128m"
     assert not options["user"].startswith("0:")
-    writable = [m["Target"] for m in options["mounts"] if not m["ReadOnly"]]
-    assert writable == ["/grader/run"]
-    assert {m["Source"] for m in options["mounts"]} >= {str(tmp_path / "public"), str(tmp_path / "test")}
+    # The only host folders are the inputs, read-only; output_dir is a tmpfs volume of output_mb.
+    assert kernel["binds"] == [["/grader/data", str(tmp_path / "public")], ["/grader/test", str(tmp_path / "test")]]
+    assert kernel["output_mb"] == 64
 
 
 def test_gpu_list_parsing():
@@ -295,16 +302,59 @@ def test_jobs_wait_for_a_free_gpu_slot():
     waiter.join(10)
 
 
-def test_symlinked_output_folder_is_left_behind(tmp_path):
-    job = make_job(tmp_path)
-    sandbox = job.run_dir / "sandbox"
-    sandbox.mkdir()
-    (sandbox / "output").symlink_to("/etc")
-    (sandbox / "executed.ipynb").symlink_to("/etc/passwd")
-    nbformat.write(nbformat.v4.new_notebook(), sandbox / "other.ipynb")
-    collect(job)
-    assert job.output_dir.is_dir() and not job.output_dir.is_symlink() and list(job.output_dir.iterdir()) == []
-    assert not job.executed_notebook.exists() and not sandbox.exists()
+def test_what_a_sandbox_left_is_copied_out_bounded_and_links_lead_nowhere(tmp_path):
+    left = tmp_path / "left"
+    (left / "plots").mkdir(parents=True)
+    (left / "predictions.csv").symlink_to("/etc/passwd")
+    (left / "etc").symlink_to("/etc")
+    (left / "plots" / "a.png").write_bytes(b"p" * 1000)
+    (left / "big.bin").write_bytes(b"b" * 5000)
+    out = tmp_path / "out"
+    copied = copy_out(left, out, 3000)
+    assert copied == 3000
+    assert os.readlink(out / "predictions.csv") == LINK_TARGET and os.readlink(out / "etc") == LINK_TARGET
+    sizes = {p.name: p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink()}
+    assert sum(sizes.values()) == 3000 and set(sizes) <= {"a.png", "big.bin"}
+
+
+def test_copying_out_follows_no_link_swapped_in_while_it_reads(tmp_path):
+    """The notebook keeps exchanging folders with links to /etc while the executor copies them out."""
+    left = tmp_path / "left"
+    left.mkdir()
+    for i in range(20):
+        (left / f"d{i}").mkdir()
+        (left / f"d{i}" / "placeholder").write_text("x")
+        (left / f"s{i}").symlink_to("/etc")
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    stop = threading.Event()
+
+    def swap():
+        while not stop.is_set():
+            for i in range(20):
+                libc.renameat2(-100, str(left / f"d{i}").encode(), -100, str(left / f"s{i}").encode(), 2)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        for attempt in range(30):
+            copy_out(left, tmp_path / f"out{attempt}", 1 << 20)
+    finally:
+        stop.set()
+        swapper.join()
+    copied = {p.name for p in tmp_path.glob("out*/**/*") if p.is_file() and not p.is_symlink()}
+    assert copied <= {"placeholder"}, copied
+
+
+def test_copying_out_is_bounded_in_entries_and_depth(tmp_path):
+    wide, deep = tmp_path / "wide", tmp_path / "deep"
+    for i in range(MAX_ENTRIES + 50):
+        (wide / f"{i:05d}").mkdir(parents=True)
+    deep.joinpath(*["a"] * (MAX_DEPTH + 10)).mkdir(parents=True)
+    copy_out(wide, tmp_path / "wide-out", 1 << 20)
+    copy_out(deep, tmp_path / "deep-out", 1 << 20)
+    assert sum(1 for _ in (tmp_path / "wide-out").iterdir()) == MAX_ENTRIES
+    out = tmp_path / "deep-out"
+    assert max(len(p.relative_to(out).parts) for p in out.rglob("*")) == MAX_DEPTH
 
 
 def test_engine_down_is_a_clear_error(monkeypatch):
@@ -316,7 +366,7 @@ def test_engine_down_is_a_clear_error(monkeypatch):
 def test_the_dockerfile_lists_the_execution_packages_once():
     defaults = dockerfile_defaults(project_dockerfile())
     assert "cuda" in defaults["BASE_IMAGE"]
-    assert set(defaults["PACKAGES"].split()) == {"papermill", "ipykernel", "numpy", "pandas", "scikit-learn",
+    assert set(defaults["PACKAGES"].split()) == {"ipykernel", "numpy", "pandas", "scikit-learn",
                                                  "matplotlib"}
     assert defaults["TORCH_PACKAGES"].split() == ["torch", "torchvision"]
 
@@ -357,12 +407,12 @@ def test_gpu_jobs_run_one_per_slot_at_once_even_with_jobs_1(tmp_path, monkeypatc
     together = threading.Barrier(4, timeout=10)  # passes only if all four jobs hold a slot at once
     taken = []
 
-    def fake_run(job, gpu):
-        taken.append(gpu)
+    def fake_run(self, job):  # the executor's part: the GPU slot is already held
+        taken.append(self._gpu_of[job.key])
         together.wait()
         return RunResult(job.key, "ok", job.run_dir)
 
-    monkeypatch.setattr(runner, "_run", fake_run)
+    monkeypatch.setattr(LocalRunner, "run", fake_run)
     jobs = []
     for i in range(4):
         (tmp_path / str(i)).mkdir()

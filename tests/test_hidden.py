@@ -93,8 +93,8 @@ def test_labels_carried_from_a_students_own_prepare_score_at_chance_and_are_flag
     cheat = ("import base64, csv, io, zlib\n"
              f"rows = list(csv.DictReader(io.StringIO(zlib.decompress(base64.b64decode('{blob}')).decode())))\n"
              "by_id = {r['id']: int(r['label']) for r in rows}\n"
-             "# their ids are not the grader's: fall back on the order of their test.npz\n"
-             "labels = np.array([by_id.get(i, int(r['label'])) for i, r in zip(test['id'], rows)])\n"
+             "# their ids are not the grader's: fall back on the order of their test.npz (another size too)\n"
+             "labels = np.array([by_id.get(i, int(rows[k % len(rows)]['label'])) for k, i in enumerate(test['id'])])\n"
              "proba = np.eye(len(classes))[labels]")
     subs = tmp_path / "subs" / "digits"
     write_notebook(subs / "cheat.ipynb", [LOAD, cheat, WRITE])
@@ -103,8 +103,9 @@ def test_labels_carried_from_a_students_own_prepare_score_at_chance_and_are_flag
     rows = latest(course)
     assert rows["cheat"]["status"] == "ok" and rows["cheat"]["primary_score"] < 0.3  # chance is 0.1
     assert rows["honest"]["primary_score"] > 0.8
-    (flag,) = [f for f in rows["cheat"]["flags"] if f["kind"] in SCREENING_KINDS]
+    (flag,) = [f for f in rows["cheat"]["flags"] if f["kind"] in SCREENING_KINDS and f["cell"]]
     assert flag["kind"] == "long_literal" and flag["form"] == "base64" and flag["cell"] == 3
+    assert "compressed_literals" in {f["kind"] for f in rows["cheat"]["flags"]}  # and the notebook's whole
     assert not [f for f in rows["honest"]["flags"] if f["kind"] in SCREENING_KINDS]
     # The flag is evidence for the instructor: status, show, the instructor's export and the report...
     env = os.environ | {"GRADER_COURSE": str(course.root)}
@@ -337,18 +338,3 @@ def test_no_starter_reference_or_demo_notebook_is_flagged():
     assert len(honest) >= 15
     for path in honest:
         assert screen(nbformat.read(path, as_version=4), ScreeningLimits()) == [], path
-
-
-def test_the_sandbox_gets_the_notebook_stripped_to_its_sources(course, tmp_path):
-    nb_path = write_notebook(tmp_path / "subs" / "digits" / "ana.ipynb", [
-        "from pathlib import Path\nPath(output_dir, 'mine.json').write_text(Path('/grader/input/notebook.ipynb')"
-        ".read_text())", *GOOD])
-    nb = nbformat.read(nb_path, as_version=4)
-    nb.metadata["stash"] = "x" * 50_000  # data hidden where the screening does not look
-    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="y" * 50_000)]
-    nb.cells[1].metadata["stash"] = "z" * 1000
-    nbformat.write(nb, nb_path)
-    pipeline.run(course, tmp_path / "subs")
-    (row,) = latest(course).values()
-    seen = (Path(row["artifacts"]) / "output" / "mine.json").read_text()
-    assert row["status"] == "ok" and "stash" not in seen and "y" * 100 not in seen

@@ -48,14 +48,15 @@ def policy_course(root: Path, *, counts="last", rounding="up", step=1, late="pen
     return load_course(root)
 
 
-def hand_in(course, student, assignment, grade, when="2027-01-10T12:00:00+00:00", status="ok"):
-    """One submission with one finished run, as `grader run` records it; grade None = not run yet."""
+def hand_in(course, student, assignment, grade, when="2027-01-10T12:00:00+00:00", status="ok", **run):
+    """One submission with one finished run, as `grader run` records it; grade None = not run yet.
+    `run`: more of the run's columns (message, detail, flags, artifacts...)."""
     with Gradebook(course.gradebook_path) as book:
         sub = book.register(assignment, student, f"{student}.ipynb", f"sha{next(_sha)}", when)
         if status is not None:
             book.record(sub, "v1", "local", {"status": status, "grade": grade if status == "ok" else None,
                                               "primary_metric": "accuracy",
-                                              "primary_score": grade / 10 if grade is not None else None}, {})
+                                              "primary_score": grade / 10 if grade is not None else None} | run, {})
 
 
 def grades_of(course, student):

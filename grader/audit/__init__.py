@@ -17,19 +17,21 @@ from datetime import datetime
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 from grader.audit.similarity import Pair, Source, boilerplate_of, notebook_code, similar_pairs
 from grader.course import Course
 from grader.gradebook import Gradebook
 from grader.runners.environment import summary
 from grader.screening import describe
+from grader.text import html_templates, plain_text
 
 # How much each kind weighs when rows are sorted worst first.
-SEVERITY = {"similar": 5, "similar_archive": 5, "claim_mismatch": 4, "long_literal": 4, "literal_list": 4,
-            "above_validation": 4, "non_deterministic": 3, "literal_total": 3, "cell_size": 2,
-            "markdown_size": 2, "split_gap": 2, "not_executed": 1, "fast_top": 1}
-TEMPLATES = jinja2.Environment(loader=jinja2.PackageLoader("grader.audit", "templates"), autoescape=True,
-                               undefined=jinja2.StrictUndefined)
+SEVERITY = {"lookup": 5, "similar": 5, "similar_archive": 5, "claim_mismatch": 4, "long_literal": 4,
+            "literal_list": 4, "long_number": 4, "long_comment": 4, "above_validation": 4, "non_deterministic": 3,
+            "literal_total": 3, "compressed_literals": 3, "cell_size": 2, "markdown_size": 2, "split_gap": 2,
+            "not_executed": 1, "fast_top": 1}
+TEMPLATES = html_templates(jinja2.PackageLoader("grader.audit", "templates"))
 
 
 @dataclass
@@ -103,8 +105,9 @@ def audit(course: Course, name: str, archive: Path | None = None) -> AuditReport
     return AuditReport(name, a.title, rows, pairs, a.audit.similarity, time.perf_counter() - start, archive)
 
 
-def _parts(code: str, ranges: list[tuple[int, int]]) -> list[tuple[str, bool]]:
-    """The code cut into (text, shared) pieces, for the side-by-side view."""
+def _parts(code: str, ranges: list[tuple[int, int]]) -> list[tuple[Markup, bool]]:
+    """The code cut into (text, shared) pieces, for the side-by-side view. Each piece is made plain and
+    escaped here, and shown whole: the pages' own plain text would cut a long one."""
     parts, at = [], 0
     for begin, end in sorted(ranges):
         begin = max(begin, at)
@@ -114,7 +117,7 @@ def _parts(code: str, ranges: list[tuple[int, int]]) -> list[tuple[str, bool]]:
             parts.append((code[begin:end], True))
         at = max(at, end)
     parts.append((code[at:], False))
-    return parts
+    return [(Markup.escape(plain_text(text, limit=None)), shared) for text, shared in parts]
 
 
 def write_site(report: AuditReport, out: Path) -> Path:

@@ -33,6 +33,8 @@ import numpy as np
 
 from grader.course import Assignment, Course
 from grader.data.hidden import hidden_examples, hidden_text
+from grader.data.public_hidden import (CANARY_SHARE, canary_mask, mix_canaries, secret_subset, splice_prompts,
+                                       transform_image_file, transform_images, write_canaries)
 from grader.data.sources import DataError, RawDataset, TextCorpus, load_source, sha256_file
 from grader.secret import derive, derive_seed, fingerprint, load_secret
 
@@ -172,7 +174,8 @@ def _public_splits(n: int, fraction: float) -> np.ndarray:
 def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hidden) -> dict:
     rng = np.random.default_rng(a.seed)  # public: what students may reproduce
     x_train, y_train, x_test, y_test = raw.x_train, raw.y_train, raw.x_test, raw.y_test
-    if hidden.source is not None:  # the source's own test split is not used: the private set replaces it
+    defended = hidden.source is None  # a public hidden set (grader.data.public_hidden)
+    if not defended:  # the source's own test split is not used: the private set replaces it
         x_test, y_test, digest = hidden_examples(hidden.source, raw)
         hidden_facts = {"hidden": {"public": False, "origin": str(hidden.source), "sha256": digest}}
     else:
@@ -182,12 +185,23 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hid
             cut = int(round(len(order) * a.test_fraction))
             x_test, y_test = x_train[order[:cut]], y_train[order[:cut]]
             x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
+        # The canaries' pool: training examples held out with the public seed, in no public test table.
+        order = rng.permutation(len(x_train))
+        cut = int(round(len(x_test) * CANARY_SHARE))
+        x_pool, y_pool = x_train[order[:cut]], y_train[order[:cut]]
+        x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
 
     order = rng.permutation(len(x_train))
     n_valid = int(round(len(order) * a.validation_fraction))
     valid, train = order[:n_valid], order[n_valid:]
     secret_rng = np.random.default_rng(derive_seed(hidden.secret, a.name, a.seed, "test"))
-    test_order = secret_rng.permutation(len(x_test))
+    # A public hidden set: secret subsets of the test split and of the canaries' pool, mixed in a secret
+    # order and transformed.
+    if defended:
+        x_test, y_test, canary = mix_canaries(x_test, y_test, x_pool, y_pool, secret_rng)
+    else:
+        test_order = secret_rng.permutation(len(x_test))
+        x_test, y_test, canary = x_test[test_order], y_test[test_order], np.zeros(len(x_test), dtype=bool)
     test_ids = opaque_ids(a.seed, f"{a.name}/test", len(x_test), hidden.secret)
     splits = _public_splits(len(x_test), a.public_fraction)
     check_ids = opaque_ids(a.seed, f"{a.name}/check", len(valid))
@@ -195,18 +209,25 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hid
     (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
     if raw.holds_files:
         _write_image_files(out, raw.classes, a.layout, x_train, y_train, train, valid)
-        _copy_images(out.test_dir / "images", test_ids, x_test[test_order])
+        if defended:
+            _transform_images(out.test_dir / "images", test_ids, x_test, secret_rng)
+        else:
+            _copy_images(out.test_dir / "images", test_ids, x_test)
         _copy_images(out.check_test_dir / "images", check_ids, x_train[valid])
     else:
+        x_hidden = transform_images(x_test, secret_rng) if defended else x_test
         np.savez(out.data_dir / "train.npz", x=x_train[train], y=y_train[train])
         np.savez(out.data_dir / "valid.npz", x=x_train[valid], y=y_train[valid])
-        np.savez(out.test_dir / "test.npz", id=test_ids, x=x_test[test_order])
+        np.savez(out.test_dir / "test.npz", id=test_ids, x=x_hidden)
         np.savez(out.check_test_dir / "test.npz", id=check_ids, x=x_train[valid])
-    _write_labels(out.labels, test_ids, y_test[test_order], splits)
+    _write_labels(out.labels, test_ids, y_test, splits)
+    if defended:
+        write_canaries(out.labels, test_ids[canary])
     _write_labels(out.check_labels, check_ids, y_train[valid], np.full(len(valid), "public"))
     return {"classes": raw.classes, **hidden_facts, "counts": {
         "train": int(len(train)), "valid": int(n_valid), "test": int(len(x_test)),
-        "test_public": int((splits == "public").sum()), "test_private": int((splits == "private").sum())}}
+        "test_public": int((splits == "public").sum()), "test_private": int((splits == "private").sum()),
+        "canaries": int(canary.sum())}}
 
 
 def _image_name(source: str) -> str:
@@ -241,6 +262,12 @@ def _copy_images(folder: Path, ids: np.ndarray, files: np.ndarray) -> None:
         shutil.copyfile(source, folder / (pid + Path(_image_name(source)).suffix))
 
 
+def _transform_images(folder: Path, ids: np.ndarray, files: np.ndarray, rng: np.random.Generator) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for pid, source in zip(ids, files):
+        transform_image_file(Path(source), folder / (pid + Path(_image_name(source)).suffix), rng)
+
+
 def _windows(start: int, end: int, context: int) -> list[int]:
     """Starts of back-to-back windows of context + 1 characters: no prompt holds another's answer."""
     return list(range(start, end - context, context + 1))
@@ -268,24 +295,31 @@ def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment, hidden: Hidd
     (out.data_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
 
     # The hidden windows start at a secret offset and come in a secret order; the practice ones are public.
+    # From a public text, the hidden windows are a secret choice of passages, with spliced canaries
+    # (grader.data.public_hidden).
     secret_rng = np.random.default_rng(derive_seed(hidden.secret, a.name, a.seed, "test"))
     phase = int(secret_rng.integers(0, a.context + 1))
-    counts = {}
-    for name, start, end, folder, labels, fraction, rng, secret in (
+    counts, canaries = {}, 0
+    for name, start, end, folder, labels, fraction, rng, secret, defended in (
             ("test", test_start + phase, len(text), out.test_dir, out.labels, a.public_fraction, secret_rng,
-             hidden.secret),
+             hidden.secret, hidden.source is None),
             ("check", valid_start, test_start, out.check_test_dir, out.check_labels, 1.0,
-             np.random.default_rng(a.seed), None)):
-        starts = rng.permutation(np.array(_windows(start, end, a.context)))
+             np.random.default_rng(a.seed), None, False)):
+        windows = np.array(_windows(start, end, a.context))
+        starts = windows[secret_subset(len(windows), rng)] if defended else rng.permutation(windows)
+        canary = canary_mask(len(starts), rng) if defended else np.zeros(len(starts), dtype=bool)
         ids = opaque_ids(a.seed, f"{a.name}/{name}", len(starts), secret)
-        prompts = [{"id": pid, "prompt": text[s:s + a.context]} for pid, s in zip(ids.tolist(), starts)]
+        texts = splice_prompts([text[s:s + a.context] for s in starts], canary)
+        prompts = [{"id": pid, "prompt": prompt} for pid, prompt in zip(ids.tolist(), texts)]
         (folder / "prompts.json").write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
         answers = np.array([index[text[s + a.context]] for s in starts])
         _write_labels(labels, ids, answers, _public_splits(len(starts), fraction))
-        counts[name] = len(starts)
+        if defended:
+            write_canaries(labels, ids[canary])
+        counts[name], canaries = len(starts), canaries + int(canary.sum())
     return {"classes": [str(i) for i in range(len(vocab))], "vocab": vocab, **hidden_facts, "counts": {
         "train_chars": valid_start, "valid_chars": test_start - valid_start, "test_chars": len(text) - test_start,
-        "test": counts["test"], "check": counts["check"], "context": a.context}}
+        "test": counts["test"], "check": counts["check"], "canaries": canaries, "context": a.context}}
 
 
 def _write_manifest(out: DataLayout, raw: RawDataset | TextCorpus, a: Assignment, verified: bool, facts: dict) -> dict:

@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from grader.course import Course  # noqa: E402
 from grader.i18n import local_time, translator  # noqa: E402
 from grader.leaderboard.ranking import Board, boards  # noqa: E402
+from grader.text import html_templates, spreadsheet_cell  # noqa: E402
 
 MANIFEST = ".published.json"
 STYLE = """body { font-family: system-ui, sans-serif; max-width: 64rem; margin: 1.5rem auto; padding: 0 1rem; color: #222; }
@@ -34,17 +35,11 @@ tbody tr:first-child td { font-weight: bold; }
 td.who { overflow-wrap: anywhere; }
 img { max-width: 100%; }
 """
-ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                         autoescape=True, undefined=jinja2.StrictUndefined)
+ENV = html_templates(jinja2.FileSystemLoader(Path(__file__).parent / "templates"))
 
 
 def fmt(score: float) -> str:
     return f"{score:.4f}"
-
-
-def spreadsheet_safe(value: object) -> object:
-    """A nickname like '=HYPERLINK(...)' stays text when the CSV is opened in a spreadsheet."""
-    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
 
 
 def board_csv(b: Board) -> str:
@@ -52,7 +47,7 @@ def board_csv(b: Board) -> str:
     writer = csv.DictWriter(out, ["rank", "pseudonym", "score", "submissions", "last_submission", "runtime_s"],
                             lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: spreadsheet_safe(v) for k, v in e.public().items()} for e in b.entries)
+    writer.writerows({k: spreadsheet_cell(v) for k, v in e.public().items()} for e in b.entries)
     return out.getvalue()
 
 

@@ -4,8 +4,7 @@ from importlib import import_module
 
 from grader.runners.base import STATUSES, Job, Runner, RunResult
 
-# name -> (module, class), imported when asked for: the container's entry point
-# (grader.runners.execute) must not need psutil, dask or the docker SDK.
+# name -> (module, class), imported when asked for: a batch loads only the runner it uses.
 RUNNERS: dict[str, tuple[str, str]] = {
     "local": ("grader.runners.local", "LocalRunner"),
     "bwrap": ("grader.runners.bwrap_runner", "BwrapRunner"),

@@ -27,6 +27,14 @@ STATUSES = (OK, FAILED, TIMEOUT, OOM, DEAD_KERNEL, INVALID_NOTEBOOK, INVALID_PRE
             INVALID_SUBMISSION, ERROR)
 
 
+# Why a runner stopped a run itself, and the verdict: (status, ename).
+STOPS = {"wall_clock": (TIMEOUT, "WallClockTimeout"), "memory": (OOM, "MemoryLimit"), "flood": (FAILED, "OutputFlood")}
+# The executor keeps bounded outputs, but ZMQ takes a multipart message whole before the executor sees
+# it: past this, the kernel is flooding the grader, and the run stops.
+EXECUTOR_MEMORY_MB = 1024
+RESULT_LIMIT = 1 << 20  # result.json holds a few KB: anything longer is not the executor's
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -62,7 +70,9 @@ class RunArtifacts:
 
     def log_tail(self, size: int = 4000) -> str:
         try:
-            return self.log_path.read_bytes()[-size:].decode("utf-8", "replace")
+            with open(self.log_path, "rb") as log:
+                log.seek(max(0, log.seek(0, 2) - size))
+                return log.read(size).decode("utf-8", "replace")
         except OSError:
             return ""
 
@@ -80,10 +90,11 @@ class Job(RunArtifacts):
     memory_mb: int = 4096
     cpus: float = 1.0
     gpu: bool = False
-    # Enforced by the docker runner; the local runner cannot bound them.
+    # Enforced by the sandboxes (docker: all; bwrap: tmp, shm and output); the local runner bounds none.
     pids_limit: int = 512
     tmp_mb: int = 1024
     shm_mb: int = 1024
+    output_mb: int = 256
 
 
 @dataclass
@@ -107,22 +118,22 @@ class RunResult(RunArtifacts):
         return cls(job.key, status, job.run_dir, now_utc(), now_utc(), 0.0, **exception_fields(exc))
 
     @classmethod
-    def stopped(cls, job: Job, status: str, started_at: str, duration: float, cell: int | None = None) -> "RunResult":
-        """A run its runner stopped at a limit: TIMEOUT (wall clock) or OOM (memory)."""
-        wall_clock = status == TIMEOUT
+    def stopped(cls, job: Job, reason: str, started_at: str, duration: float, cell: int | None = None) -> "RunResult":
+        """A run its runner stopped at a limit (a key of STOPS)."""
+        status, ename = STOPS[reason]
+        limit = {"wall_clock": job.time_limit_s, "memory": job.memory_mb, "flood": EXECUTOR_MEMORY_MB}[reason]
         return cls(job.key, status, job.run_dir, started_at, now_utc(), duration,
-                   cell=cell or running_cell(job.executed_notebook),
-                   limit=job.time_limit_s if wall_clock else job.memory_mb,
-                   ename="WallClockTimeout" if wall_clock else "MemoryLimit")
+                   cell=cell or running_cell(job.executed_notebook), limit=limit, ename=ename)
 
     @classmethod
     def read(cls, job: Job, exit_code: int | None, started_at: str, duration: float) -> "RunResult":
-        """How papermill said the run ended (its result.json), checked: the notebook, which runs as the
-        same user, could have rewritten it. Without a readable one, an error row with the log's tail."""
+        """How the executor said the run ended (its result.json, in the run folder that no sandbox
+        mounts), read bounded and checked. Without a readable one, an error row with the log's tail."""
         fault = f"the run exited with code {exit_code} without a result"
         if job.result_path.is_file():
             try:
-                result = cls.from_json(job.result_path.read_text(encoding="utf-8")[:1 << 20])
+                with open(job.result_path, "rb") as written:
+                    result = cls.from_json(written.read(RESULT_LIMIT).decode("utf-8"))
                 if result.status not in STATUSES:
                     raise ValueError(f"unknown status {result.status!r}")
                 fault = ""
@@ -140,6 +151,8 @@ class RunResult(RunArtifacts):
     def message(self, t: Translator) -> str:
         """What went wrong, in the course's language, for the student's feedback."""
         where = t("run.where", cell=self.cell) if self.cell else ""
+        if self.status == FAILED and self.ename == STOPS["flood"][1]:
+            return t("run.flood", limit=int(self.limit or 0), where=where)
         if self.status == FAILED:
             return t("run.failed", cell=self.cell or "?", ename=self.ename, evalue=self.evalue)
         if self.status == TIMEOUT:

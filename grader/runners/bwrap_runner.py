@@ -1,20 +1,24 @@
-"""The bwrap runner: each notebook in a bubblewrap sandbox, on machines without a Docker engine.
+"""The bwrap runner: each notebook's kernel in a bubblewrap sandbox, on machines without a Docker engine.
 
-bubblewrap (Debian's `bubblewrap`, the sandbox Flatpak uses) needs no daemon. What a notebook sees:
+bubblewrap (Debian's `bubblewrap`, the sandbox Flatpak uses) needs no daemon. The executor runs
+outside, on this machine (grader.runners.execute); the kernel alone runs inside
+(grader.runners.kernels.BwrapKernel). What the kernel sees:
 
 - the system (/usr, the library links, a short list of /etc files) and the grader's Python
   installation, read-only; nothing else of the machine: no home folders, no course folder, no
   public copies of the datasets;
 - /grader/data and /grader/test (the prepared data and hidden test inputs) read-only; the labels,
   the gradebook, the secret and other students' runs are not in the sandbox at all;
-- /grader/input (its own notebook, stripped to its sources, and the job) read-only, /grader/run
-  writable (the only host folder it can write), a private /tmp of the assignment's `tmp_mb`;
+- no host folder it can write: output_dir (/grader/run/output) is a tmpfs of the assignment's
+  `output_mb` that the executor copies out after the run, /tmp one of `tmp_mb`, /dev/shm one of
+  `shm_mb`; its own notebook is not there at all;
 - a network namespace of its own (only `lo`), its own PID, IPC and UTS namespaces, a user
   namespace with no capabilities and no further user namespaces, a new session (no terminal
-  injection), and no environment but what the run needs (never `$GRADER_SECRET`).
+  injection), and no environment but what the run needs: bwrap itself starts with an empty one,
+  so no process visible inside holds a variable of the grader's.
 
-The grader watches it as the local runner does (wall clock and memory, the whole process tree),
-and it dies with the grader (`--die-with-parent`, and PR_SET_PDEATHSIG on bwrap itself).
+The grader watches it as the local runner does (wall clock, the kernel's memory as PSS, the whole
+process tree), and it dies with the executor (`--die-with-parent`), which dies with the grader.
 """
 
 from __future__ import annotations
@@ -28,11 +32,9 @@ import sys
 from pathlib import Path
 
 from grader.runners.base import Job
+from grader.runners.kernels import IN_SANDBOX, KERNEL_DIR_MB
 from grader.runners.local import LocalRunner, device
-from grader.runners.staging import IN_SANDBOX, collect, input_dir, sandbox_dir, stage
 
-GRADER_CODE = "/opt/grader"  # the grader package, read-only, as in the docker runner
-GRADER_PACKAGE = Path(__file__).resolve().parents[1]
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What Python, the dynamic linker, matplotlib and TLS read from /etc; never shadow, keys or the like.
 ETC = ("passwd", "group", "nsswitch.conf", "hosts", "localtime", "timezone", "ld.so.cache", "ld.so.conf",
@@ -87,7 +89,7 @@ class BwrapRunner(LocalRunner):
                 paths.append(prefix)
         return paths
 
-    def command(self, job: Job) -> list[str]:
+    def kernel(self, job: Job) -> tuple[dict, dict[str, str]]:
         shown = self.visible_system()
         guarded = [job.run_dir, job.data_dir.parent, job.test_dir.parent]
         for path in shown:
@@ -95,13 +97,15 @@ class BwrapRunner(LocalRunner):
             if exposed:
                 raise SandboxUnavailable(f"{exposed[0]} lies inside {path}, which the sandbox shows to notebooks: "
                                          "keep the course's work folder outside the Python installation and /usr")
+        job.output_dir.mkdir(parents=True, exist_ok=True)  # filled from the sandbox's output_dir after the run
         run_device = device(job)
-        stage(job, run_device)
         argv = [self.binary, "--die-with-parent", "--new-session", "--unshare-all", "--unshare-user",
                 "--disable-userns", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--cap-drop", "ALL",
                 "--clearenv", "--proc", "/proc", "--dev", "/dev",
                 "--size", str(job.tmp_mb << 20), "--tmpfs", "/tmp",
-                "--size", str(job.shm_mb << 20), "--tmpfs", "/dev/shm"]
+                "--size", str(job.shm_mb << 20), "--tmpfs", "/dev/shm",
+                "--size", str(job.output_mb << 20), "--tmpfs", IN_SANDBOX["output"],
+                "--size", str(KERNEL_DIR_MB << 20), "--tmpfs", IN_SANDBOX["kernel"]]
         for path in shown:
             if os.path.islink(path) and os.path.dirname(path) == "/":  # /lib -> usr/lib on merged-/usr systems
                 argv += ["--symlink", os.readlink(path), path]
@@ -111,14 +115,11 @@ class BwrapRunner(LocalRunner):
             for node in sorted(glob.glob("/dev/nvidia*")):
                 argv += ["--dev-bind", node, node]
         argv += ["--ro-bind", str(job.data_dir), IN_SANDBOX["data"], "--ro-bind", str(job.test_dir), IN_SANDBOX["test"],
-                 "--ro-bind", str(input_dir(job)), IN_SANDBOX["input"],
-                 "--bind", str(sandbox_dir(job)), IN_SANDBOX["run"],
-                 "--ro-bind", str(GRADER_PACKAGE), f"{GRADER_CODE}/grader",
                  "--remount-ro", "/",  # the sandbox's own root (where /etc's few files are bound) too
-                 "--chdir", f"{IN_SANDBOX['run']}/output"]
+                 "--chdir", IN_SANDBOX["output"]]
         threads = str(max(1, int(job.cpus)))
         env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
-               "USER": "grader", "LANG": "C.UTF-8", "PYTHONPATH": GRADER_CODE, "MPLBACKEND": "Agg",
+               "USER": "grader", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                "OPENBLAS_NUM_THREADS": threads}
         for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # this machine's numeric-library fixes
@@ -126,7 +127,6 @@ class BwrapRunner(LocalRunner):
                 env[name] = os.environ[name]
         for name, value in env.items():
             argv += ["--setenv", name, value]
-        return argv + ["--", sys.executable, "-m", "grader.runners.execute", f"{IN_SANDBOX['input']}/job.json"]
-
-    def finish(self, job: Job) -> None:
-        collect(job)
+        paths = {"data_dir": IN_SANDBOX["data"], "test_dir": IN_SANDBOX["test"], "output_dir": IN_SANDBOX["output"],
+                 "device": run_device}
+        return {"sandbox": "bwrap", "argv": argv, "python": sys.executable}, paths

@@ -1,42 +1,38 @@
-"""The docker runner: each notebook runs under papermill in a locked-down container.
+"""The docker runner: each notebook's kernel runs alone in a locked-down container.
 
-What a notebook sees inside its container:
+The executor (papermill, grader.runners.execute) runs on this machine, as in the bwrap runner; it
+starts the container through the kernel provisioner (grader.runners.kernels.DockerKernel) and
+drives the kernel in it over ipc sockets. What the kernel sees inside its container:
 - /grader/data and /grader/test: the assignment's prepared data and hidden test inputs, read-only.
   The labels and the gradebook live in other folders of the grader's work folder: never mounted.
-- /grader/input: its own notebook (stripped to its sources) and the job description, read-only.
-- /grader/run: the one writable folder (papermill's executed notebook, result.json, output/).
+- /grader/run/output (output_dir): a tmpfs volume of the assignment's `output_mb`, and
+  /grader/kernel, a small one for the sockets. No host folder is writable; its notebook is not there.
 - /tmp: a small tmpfs. The rest of the filesystem is read-only.
-- No network but `lo`, no capabilities, no new privileges, a non-root user, and the assignment's
-  memory (swap included), CPU, process and /tmp limits.
-- The grader's own code, read-only under /opt/grader: the container runs the same
-  `grader.runners.execute` as the local runner, so the image need not change with the grader.
+- No network (sockets are files), no capabilities, no new privileges, a non-root user, and the
+  assignment's memory (swap included), CPU, process and /tmp limits.
 
-Verdicts come from the engine, not from the notebook: the wall-clock limit is enforced by removing
-the container, and the engine's `OOMKilled` means oom. Of what the notebook left in /grader/run,
-the grader takes only regular files and a real folder: a symlink there may point at any host file.
+Verdicts come from the engine and the executor, not from the notebook: the wall-clock limit is
+enforced by killing the executor and removing the job's containers, and the engine's `OOMKilled`
+means oom. The image needs only Python with ipykernel and the course's packages.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 from queue import Queue
 from typing import Iterable, Iterator
 
 import docker
 import psutil
-import requests
 from docker.errors import DockerException, ImageNotFound, NotFound
-from docker.types import DeviceRequest, LogConfig, Mount
 
 from grader.course import DockerSettings
-from grader.runners.base import OOM, TIMEOUT, Job, Runner, RunResult, now_utc
+from grader.runners.base import Job, RunResult
 from grader.runners.gpus import gpu_indices
-from grader.runners.staging import IN_SANDBOX, collect, input_dir, sandbox_dir, stage
+from grader.runners.kernels import IN_SANDBOX
+from grader.runners.local import LocalRunner
 
 DEFAULT_IMAGE = DockerSettings.image  # the course's default, named once
 RUNNER_LABEL = "grader.runner"  # on every container this runner starts
@@ -46,8 +42,6 @@ SANDBOX_UID = 1000  # the image's user, taken when the grader itself runs as roo
 RUNSC_MIN_PIDS = 4096  # gVisor's own threads count against the pids limit
 # What the engine keeps of a container's stdout and stderr: a notebook may print without bound.
 LOG_ROTATION = {"max-size": "1m", "max-file": "2"}
-GRADER_CODE = "/opt/grader"  # in the container
-GRADER_PACKAGE = Path(__file__).resolve().parents[1]  # this grader/ folder, mounted there
 
 
 class DockerUnavailable(RuntimeError):
@@ -107,11 +101,6 @@ class GpuSlots:
             self._free.put(gpu)
 
 
-def device_requests(gpu: str) -> list[DeviceRequest]:
-    """The request that gives a container one GPU, as `docker run --gpus device=N` does."""
-    return [DeviceRequest(device_ids=[gpu], capabilities=[["gpu"]])]
-
-
 def owner_id() -> str:
     me = psutil.Process()
     return f"{socket.gethostname()}:{me.pid}:{me.create_time():.0f}"
@@ -129,7 +118,7 @@ def owner_alive(owner: str) -> bool:
         return False
 
 
-def _remove(container) -> None:
+def remove_container(container) -> None:
     """Remove a container, killing what still runs in it (faster than `kill` under a fork bomb)."""
     try:
         container.remove(force=True)
@@ -137,20 +126,27 @@ def _remove(container) -> None:
         pass
 
 
-class DockerRunner(Runner):
+def remove_volume(volume) -> None:
+    try:
+        volume.remove(force=True)
+    except NotFound:
+        pass
+
+
+class DockerRunner(LocalRunner):
     name = "docker"
     sandboxed = True
 
     def __init__(self, image: str = DEFAULT_IMAGE, gpus: str | None = None, gpu_slots: int = 1,
-                 runtime: str | None = None, client=None):
+                 runtime: str | None = None, client=None, output_limit: int | None = None):
+        super().__init__(output_limit)
         self.client = client or connect()
         self.image, self.runtime = image, runtime
         self._check_engine()
         self.gpus = GpuSlots(parse_gpus(gpus), gpu_slots)
         self.owner = owner_id()
         self.leftovers_removed = self.remove_leftovers()
-        self._live: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self._gpu_of: dict[str, str | None] = {}  # job key -> the GPU its slot holds
 
     def _check_engine(self) -> None:
         """Faults of the set-up, found once before the batch instead of once per submission."""
@@ -170,14 +166,23 @@ class DockerRunner(Runner):
                 raise DockerUnavailable(f"the runtime '{self.runtime}' is not registered with the Docker engine "
                                         f"(known: {', '.join(known)}); for gVisor see the README")
 
-    def remove_leftovers(self) -> int:
-        """Remove the containers of grader processes that are gone (a crashed or killed run)."""
+    def _labelled(self, **labels: str) -> dict[str, str]:
+        return {"label": [f"{k}={v}" for k, v in {RUNNER_LABEL: self.name, **labels}.items()]}
+
+    def _remove_labelled(self, filters: dict, alive=lambda labels: False) -> int:
         removed = 0
-        for container in self.client.containers.list(all=True, filters={"label": RUNNER_LABEL}):
-            if not owner_alive(container.labels.get(OWNER_LABEL, "")):
-                _remove(container)
+        for container in self.client.containers.list(all=True, filters=filters):
+            if not alive(container.labels):
+                remove_container(container)
                 removed += 1
+        for volume in self.client.volumes.list(filters=filters):
+            if not alive(volume.attrs.get("Labels") or {}):
+                remove_volume(volume)
         return removed
+
+    def remove_leftovers(self) -> int:
+        """Remove the containers and volumes of grader processes that are gone (a crashed or killed run)."""
+        return self._remove_labelled(self._labelled(), alive=lambda labels: owner_alive(labels.get(OWNER_LABEL, "")))
 
     def run_many(self, jobs: Iterable[Job], parallel: int = 1) -> Iterator[RunResult]:
         """As many jobs at once as asked, and at least one per GPU slot when jobs want a GPU."""
@@ -189,72 +194,46 @@ class DockerRunner(Runner):
     def run(self, job: Job) -> RunResult:
         slot = self.gpus.take() if job.gpu and self.gpus.size else nullcontext(None)
         with slot as gpu:  # the time limit starts when the container does, not while it waits
-            return self._run(job, gpu)
+            self._gpu_of[job.key] = gpu
+            try:
+                result = super().run(job)
+            finally:
+                self._gpu_of.pop(job.key, None)
+        result.environment.update(self.image_facts)
+        return result
 
-    def container_options(self, job: Job, gpu: str | None) -> dict:
-        """Everything `containers.create` gets: the sandbox, in one place."""
+    def kernel(self, job: Job) -> tuple[dict, dict[str, str]]:
+        """The container, described for the executor's DockerKernel: the sandbox, in one place."""
+        gpu = self._gpu_of.get(job.key)
+        job.output_dir.mkdir(parents=True, exist_ok=True)
         uid = os.getuid() or SANDBOX_UID
         gid = os.getgid() if os.getuid() else SANDBOX_UID
         threads = str(max(1, int(job.cpus)))
         pids = max(job.pids_limit, RUNSC_MIN_PIDS) if self.runtime == "runsc" else job.pids_limit
-        mounts = [
-            Mount(IN_SANDBOX["data"], str(job.data_dir), type="bind", read_only=True),
-            Mount(IN_SANDBOX["test"], str(job.test_dir), type="bind", read_only=True),
-            Mount(IN_SANDBOX["input"], str(input_dir(job)), type="bind", read_only=True),
-            Mount(IN_SANDBOX["run"], str(sandbox_dir(job)), type="bind", read_only=False),
-            Mount(f"{GRADER_CODE}/grader", str(GRADER_PACKAGE), type="bind", read_only=True),
-        ]
-        return dict(
-            image=self.image, command=["python", "-m", "grader.runners.execute", f"{IN_SANDBOX['input']}/job.json"],
-            user=f"{uid}:{gid}", working_dir=f"{IN_SANDBOX['run']}/output",
+        labels = {RUNNER_LABEL: self.name, OWNER_LABEL: self.owner, JOB_LABEL: job.key}
+        container = dict(
+            image=self.image, user=f"{uid}:{gid}", working_dir=IN_SANDBOX["output"],
             # USER: the uid may have no passwd entry in the image, and getpass.getuser() needs a name.
-            environment={"PYTHONPATH": GRADER_CODE, "HOME": "/tmp", "USER": "grader", "MPLBACKEND": "Agg",
-                         "PYTHONUNBUFFERED": "1",
+            environment={"HOME": "/tmp", "USER": "grader", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
                          "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads},
-            labels={RUNNER_LABEL: self.name, OWNER_LABEL: self.owner, JOB_LABEL: job.key},
-            network_mode="none", read_only=True, mounts=mounts,
+            labels=labels, network_mode="none", read_only=True,
             tmpfs={"/tmp": f"rw,nosuid,nodev,size={job.tmp_mb}m,mode=1777"}, shm_size=f"{job.shm_mb}m",
             mem_limit=f"{job.memory_mb}m", memswap_limit=f"{job.memory_mb}m", nano_cpus=int(job.cpus * 1e9),
             pids_limit=pids, cap_drop=["ALL"], security_opt=["no-new-privileges"], ipc_mode="private",
-            log_config=LogConfig(type=LogConfig.types.JSON, config=LOG_ROTATION),
-            device_requests=device_requests(gpu) if gpu is not None else None, runtime=self.runtime,
-        )
+            log_config=LOG_ROTATION, runtime=self.runtime,
+            init=True)  # the kernel is not PID 1, which ignores even its own SIGKILL: a dying kernel dies
+        spec = {"sandbox": "docker", "python": "python", "container": container, "labels": labels,
+                "binds": [[IN_SANDBOX["data"], str(job.data_dir)], [IN_SANDBOX["test"], str(job.test_dir)]],
+                "uid": uid, "gid": gid, "output_mb": job.output_mb, "gpu": gpu}
+        paths = {"data_dir": IN_SANDBOX["data"], "test_dir": IN_SANDBOX["test"], "output_dir": IN_SANDBOX["output"],
+                 "device": "cpu" if gpu is None else "cuda"}
+        return spec, paths
 
-    def _run(self, job: Job, gpu: str | None) -> RunResult:
-        stage(job, "cpu" if gpu is None else "cuda", SANDBOX_UID if os.getuid() == 0 else None)
-        container = self.client.containers.create(**self.container_options(job, gpu))
-        with self._lock:
-            self._live[container.id] = container
-        started_at, start = now_utc(), time.monotonic()
-        timed_out = oom_killed = False
-        exit_code = None
-        try:
-            container.start()
-            try:
-                exit_code = container.wait(timeout=job.time_limit_s)["StatusCode"]
-            except requests.exceptions.RequestException:  # the wait outlived the wall-clock limit
-                timed_out = True
-            else:
-                container.reload()
-                oom_killed = container.attrs["State"].get("OOMKilled", False)
-            job.log_path.write_bytes(container.logs(stdout=True, stderr=True))
-        finally:
-            _remove(container)
-            duration = time.monotonic() - start
-            with self._lock:
-                self._live.pop(container.id, None)
-        collect(job)
-        if timed_out:
-            return RunResult.stopped(job, TIMEOUT, started_at, duration)
-        result = RunResult.read(job, exit_code, started_at, duration)
-        result.environment.update(self.image_facts)
-        if oom_killed:  # whichever process the kernel chose: often the Jupyter kernel, papermill saw it die
-            return RunResult.stopped(job, OOM, started_at, duration, cell=result.cell)
-        return result
+    def finish(self, job: Job) -> None:
+        """The executor removes its container; one it left (killed at the wall-clock limit) goes here."""
+        self._remove_labelled(self._labelled(**{OWNER_LABEL: self.owner, JOB_LABEL: job.key}))
 
     def close(self) -> None:
-        """Kill the batch's containers still running (the batch was interrupted)."""
-        with self._lock:
-            live = list(self._live.values())
-        for container in live:
-            _remove(container)
+        """Kill the batch's executors and remove their containers (the batch was interrupted)."""
+        super().close()
+        self._remove_labelled(self._labelled(**{OWNER_LABEL: self.owner}))

@@ -1,70 +1,201 @@
 """Execute one notebook with papermill and write how it ended to result.json.
 
-Runs as `python -m grader.runners.execute JOB_JSON` in a process of its own (the local runner's
-child, or the entry point inside a container). It only orchestrates: read, parameterize, run
-the engine, classify the outcome, write.
+Runs as `python -m grader.runners.execute JOB_JSON`, a child of the runner, outside any sandbox:
+it reads the notebook, parameterizes it, drives a kernel (in the sandbox the job names,
+grader.runners.kernels) over the Jupyter protocol, and writes the executed notebook and the
+result in the run folder, which the kernel cannot reach. It only orchestrates: read,
+parameterize, run the engine, classify the outcome, write.
+
+What comes back from the kernel is bounded before it is kept: each ZMQ message (MAX_MESSAGE_BYTES),
+the outputs of a cell and of the run (cut with a note), the environment record. Widget (comm)
+messages are not kept at all.
 """
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import os
 import re
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
 import papermill
+import zmq
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
-from grader.runners.cells import student_cell
-from grader.runners.environment import describe
+from grader.runners import environment
 from grader.runners.base import (DEAD_KERNEL, ERROR, FAILED, OK, OOM, TIMEOUT, RunResult, exception_fields,
                                  now_utc)
+from grader.runners.cells import student_cell
+from grader.runners.kernels import PROVISIONERS, copy_out
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-# A notebook may print without bound; the executed notebook keeps this much output in all.
+# A notebook may print without bound; the executed notebook keeps this much output in all, and per cell.
 DEFAULT_OUTPUT_LIMIT = 2 * 1024 * 1024
+CELL_OUTPUT_LIMIT = 512 * 1024
+ERROR_TEXT_LIMIT = 16 * 1024  # of one error's traceback, kept even past the output limits
+# A ZMQ message part larger than this resets the socket (a plot is well under 1 MB; the notebook's
+# later outputs are lost, its cells still run), and at most RECEIVE_QUEUE messages wait. A multipart
+# message is taken whole, whatever its parts: past EXECUTOR_MEMORY_MB the runner stops the run.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+RECEIVE_QUEUE = 12
+ENVIRONMENT_LIMIT = 64 * 1024
+OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error"}
+PAPERMILL_TAGS = ("injected-parameters",)  # papermill's to write: a hand-in's own would override the grader's
+
+
+class BoundedKernelManager(AsyncKernelManager):
+    """A kernel manager whose clients' sockets refuse oversized messages and queue few."""
+
+    def client(self, **kwargs):
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        kc.context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
+        return kc
+
+
+def kernel_manager(job: dict) -> AsyncKernelManager:
+    """The kernel: local (trusted runs), or in the sandbox the job describes."""
+    spec = job.get("kernel") or {}
+    km = BoundedKernelManager(kernel_name="python3")
+    km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    km.connection_file = str(Path(job["run_dir"]) / "kernel.json")
+    km.kernel_id = str(uuid.uuid4())
+    if spec.get("sandbox"):
+        km.provisioner = PROVISIONERS[spec["sandbox"]](kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+        km.provisioner.spec = spec
+    return km
+
+
+# Read in the kernel before the first student cell runs: what ran the notebook, never a file it wrote.
+ENVIRONMENT_PROBE = ("(lambda ns: (exec({source!r}, ns), __import__('json').dumps(ns['describe']()))[1])"
+                     "({{'__name__': 'grader_environment'}})")
 
 
 class BoundedOutputClient(PapermillNotebookClient):
-    """papermill's client with a cap on the output kept, and the running cell remembered."""
+    """papermill's client with bounded outputs, the running cell remembered, and the sandbox's output copied out."""
 
     output_limit = DEFAULT_OUTPUT_LIMIT
+    job: dict = {}
 
     def __init__(self, nb_man, **kwargs):
-        super().__init__(nb_man, **kwargs)
+        # A message over MAX_MESSAGE_BYTES resets the socket and takes the cell's last messages with it:
+        # the cell then ends on its execute_reply, not as a timeout.
+        super().__init__(nb_man, raise_on_iopub_timeout=False, **kwargs)
         self.output_kept = 0
         self.output_dropped = 0
+        self.cell_kept: dict[int, int] = {}
         self.current_cell: int | None = None
+        self.environment: dict = {}
+        self.sandbox = None
+        self.output_copied = 0
+
+    def create_kernel_manager(self):
+        self.km = kernel_manager(self.job)
+        self.sandbox = self.km.provisioner
+        return self.km
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        self.environment = await self._probe_environment()
+        return kc
+
+    # papermill drives the synchronous wrappers, which nbclient bound to its own coroutines.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    async def _probe_environment(self) -> dict:
+        source = inspect.getsource(environment)
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={"env": ENVIRONMENT_PROBE.format(source=source)})
+        reply = await self.async_wait_for_reply(msg_id)
+        found = ((reply or {}).get("content", {}).get("user_expressions", {}).get("env") or {})
+        text = str(found.get("data", {}).get("text/plain", ""))[:ENVIRONMENT_LIMIT]
+        try:
+            described = json.loads(ast.literal_eval(text))
+        except (ValueError, SyntaxError, TypeError):
+            return {"probe": "failed"}
+        return described if isinstance(described, dict) else {"probe": "failed"}
 
     def execute_cell(self, cell, cell_index, *args, **kwargs):
         # papermill calls the synchronous wrapper, which nbclient binds to its own coroutine.
         self.current_cell = cell_index
         return super().execute_cell(cell, cell_index, *args, **kwargs)
 
-    def output(self, outs, msg, display_id, cell_index):
+    def process_message(self, msg, cell, cell_index):
+        msg_type = msg["msg_type"]
+        if msg_type.startswith("comm_"):  # widget state would grow the notebook's metadata without bound
+            return None
+        content = msg.get("content", {})
+        if not isinstance(content.get("execution_count", 0), (int, type(None))):
+            content.pop("execution_count")
+        if msg_type in OUTPUT_TYPES and not self._keep(msg, cell_index):
+            return None
+        return super().process_message(msg, cell, cell_index)
+
+    def _keep(self, msg: dict, cell_index: int) -> bool:
         size = _message_size(msg)
-        if self.output_kept + size <= self.output_limit or msg["msg_type"] == "error":
+        in_cell = self.cell_kept.get(cell_index, 0)
+        if msg["msg_type"] == "error" and not any(o.get("output_type") == "error"
+                                                   for o in self.nb.cells[cell_index].outputs):
+            _cut_error(msg["content"])  # the cell's first error is the verdict: kept, cut
+            return True
+        if self.output_kept + size <= self.output_limit and in_cell + size <= CELL_OUTPUT_LIMIT:
             self.output_kept += size
-            return super().output(outs, msg, display_id, cell_index)
-        if self.output_dropped == 0:
-            outs.append(nbformat.v4.new_output(
-                "stream", name="stderr",
-                text=f"[grader] output truncated: more than {self.output_limit // 1024} KiB printed\n"))
+            self.cell_kept[cell_index] = in_cell + size
+            return True
+        if self.output_dropped == 0 or in_cell <= CELL_OUTPUT_LIMIT:
+            self.nb.cells[cell_index].outputs.append(nbformat.v4.new_output(
+                "stream", name="stderr", text=f"[grader] output truncated: more than "
+                f"{min(self.output_limit, CELL_OUTPUT_LIMIT) // 1024} KiB printed\n"))
+            self.cell_kept[cell_index] = CELL_OUTPUT_LIMIT + 1
         self.output_dropped += size
-        return None
+        return False
+
+    async def _async_cleanup_kernel(self):
+        await self._copy_output()
+        await super()._async_cleanup_kernel()
+
+    _cleanup_kernel = run_sync(_async_cleanup_kernel)
+
+    async def _copy_output(self) -> None:
+        """Before the sandbox goes: its output_dir, bounded, into the run folder."""
+        if self.sandbox is None or self.output_copied:
+            return
+        folder = self.sandbox.output_folder()
+        if folder is None:
+            return
+        try:
+            self.output_copied = copy_out(folder, Path(self.job["output_dir"]), self.job["output_mb"] << 20) or 1
+        except Exception as exc:  # what the notebook left must never decide the run's status
+            print(f"[grader] output_dir not copied: {type(exc).__name__}: {exc}", flush=True)
 
 
 def _message_size(msg: dict) -> int:
-    content = msg.get("content", {})
-    if "text" in content:
-        return len(content["text"])
-    return sum(len(str(v)) for v in content.get("data", {}).values())
+    """What keeping the message would add to the notebook: all of its content (text, data, metadata)."""
+    return len(str(msg.get("content", "")))
+
+
+def _cut_error(content: dict) -> None:
+    content["ename"] = str(content.get("ename", ""))[:200]
+    content["evalue"] = str(content.get("evalue", ""))[:ERROR_TEXT_LIMIT // 4]
+    lines, kept = [], 0
+    for line in content.get("traceback") or []:
+        line = str(line)[:ERROR_TEXT_LIMIT - kept]
+        lines.append(line)
+        kept += len(line)
+        if kept >= ERROR_TEXT_LIMIT:
+            break
+    content["traceback"] = lines
 
 
 class BoundedOutputEngine(NBClientEngine):
@@ -86,15 +217,28 @@ class BoundedOutputEngine(NBClientEngine):
 papermill_engines.register("grader", BoundedOutputEngine)
 
 
+def prepared_notebook(path: Path) -> nbformat.NotebookNode:
+    """The hand-in as it will run: no outputs of its own, and no cell where papermill would inject."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags")
+        if isinstance(tags, list) and any(tag in PAPERMILL_TAGS for tag in tags):
+            cell.metadata["tags"] = [tag for tag in tags if tag not in PAPERMILL_TAGS]
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
 def execute(job: dict) -> RunResult:
     output_nb = Path(job["executed_notebook"])
-    result = RunResult(job["key"], OK, Path(job["run_dir"]), started_at=now_utc(), environment=describe())
+    result = RunResult(job["key"], OK, Path(job["run_dir"]), started_at=now_utc())
     start = time.monotonic()
     BoundedOutputClient.output_limit = job.get("output_limit", DEFAULT_OUTPUT_LIMIT)
+    BoundedOutputClient.job = job
     try:
         papermill.execute_notebook(
-            job["notebook"], str(output_nb), parameters=job["parameters"],
-            engine_name="grader", kernel_name="python3", language="python", cwd=job["output_dir"],
+            prepared_notebook(Path(job["notebook"])), str(output_nb), parameters=job["parameters"],
+            engine_name="grader", kernel_name="python3", language="python", cwd=job.get("cwd"),
             execution_timeout=job["cell_timeout_s"], start_timeout=120,
             progress_bar=False, request_save_on_cell_execute=True)
     except PapermillExecutionError as exc:
@@ -103,17 +247,26 @@ def execute(job: dict) -> RunResult:
         result.detail = ANSI_ESCAPE.sub("", "\n".join(exc.traceback))[-8000:]
     except CellTimeoutError as exc:
         result.status, result.ename, result.limit = TIMEOUT, "CellTimeoutError", job["cell_timeout_s"]
-        result.cell, result.evalue = _current_cell(output_nb), str(exc)
+        result.cell, result.evalue = _current_cell(output_nb), str(exc)[:2000]
     except DeadKernelError as exc:
         result.status, result.ename, result.evalue = DEAD_KERNEL, "DeadKernelError", str(exc)
         result.cell = _current_cell(output_nb)
+        if getattr(_client_sandbox(), "oom_killed", False):  # the container's cgroup killed it
+            result.status, result.ename, result.limit = OOM, "MemoryLimit", job.get("memory_mb")
     except Exception as exc:  # kernel failed to start, unreadable notebook...
         result.status = ERROR
         for name, value in exception_fields(exc).items():
             setattr(result, name, value)
+    client = BoundedOutputEngine.client
+    result.environment = client.environment if client else {}
     result.duration_s = time.monotonic() - start
     result.finished_at = now_utc()
     return result
+
+
+def _client_sandbox():
+    client = BoundedOutputEngine.client
+    return client.sandbox if client else None
 
 
 def _current_cell(output_nb: Path) -> int | None:

@@ -1,8 +1,10 @@
-"""The local runner: papermill in a child process on this machine, watched by the grader.
+"""The local runner: the executor (papermill, grader.runners.execute) in a child process on this
+machine, watched by the grader: wall clock, the kernel's memory, and the whole process tree.
 
-For trusted notebooks (reference solutions, a student's self-check): it isolates nothing. Student
-hand-ins run in a sandbox (the bwrap runner, a subclass of this one, or the docker runner);
-`grader run` uses this runner only when the instructor types `--unsandboxed`.
+Here the kernel runs on this machine too: for trusted notebooks (reference solutions, a student's
+self-check) it isolates nothing. Student hand-ins run with the kernel alone in a sandbox (the bwrap
+and docker runners, subclasses of this one, which change only `kernel`); `grader run` uses this
+runner only when the instructor types `--unsandboxed`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from grader.runners.base import OOM, TIMEOUT, Job, Runner, RunResult, now_utc
+from grader.runners.base import EXECUTOR_MEMORY_MB, Job, Runner, RunResult, now_utc
 from grader.runners.gpus import gpu_visible
 from grader.secret import ENV as SECRET_ENV
 
@@ -85,14 +87,23 @@ def process_tree(proc: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def rss_mb(family: list[psutil.Process]) -> float:
-    total = 0
-    for p in family:
+def pss_mb(processes: list[psutil.Process]) -> float:
+    """Memory as the kernel counts it for a group of processes: each shared page split among its users.
+
+    RSS summed over processes counts shared memory once per process: five DataLoader workers reading
+    one 1.6 GB shared batch would look like 8 GB.
+    """
+    total_kb = 0
+    for p in processes:
         try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+            with open(f"/proc/{p.pid}/smaps_rollup", "rb") as rollup:
+                for line in rollup:
+                    if line.startswith(b"Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except (OSError, ValueError):  # gone, or not ours to read
             pass
-    return total / 2**20
+    return total_kb / 1024
 
 
 def device(job: Job) -> str:
@@ -107,24 +118,35 @@ class LocalRunner(Runner):
         self._live: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
-    def command(self, job: Job) -> list[str]:
-        """Write the job's description; return the command that runs it."""
+    def kernel(self, job: Job) -> tuple[dict, dict[str, str]]:
+        """Where the kernel runs (the executor's `kernel` spec) and the paths it is given.
+
+        Here: a plain kernel on this machine's paths, writing its output in place.
+        """
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        job_file = job.run_dir / "job.json"
+        return {}, {"data_dir": str(job.data_dir), "test_dir": str(job.test_dir), "output_dir": str(job.output_dir),
+                    "device": device(job)}
+
+    def command(self, job: Job) -> list[str]:
+        """Write the job's description for the executor; return the command that runs it."""
+        for stale in (job.result_path, job.executed_notebook):  # left by an attempt whose worker died
+            stale.unlink(missing_ok=True)
+        kernel, paths = self.kernel(job)
         spec = {
             "key": job.key, "notebook": str(job.notebook), "run_dir": str(job.run_dir),
             "executed_notebook": str(job.executed_notebook), "output_dir": str(job.output_dir),
-            "parameters": {**job.parameters, "data_dir": str(job.data_dir), "test_dir": str(job.test_dir),
-                           "output_dir": str(job.output_dir), "device": device(job)},
-            "cell_timeout_s": job.cell_timeout_s,
+            "parameters": {**job.parameters, **paths}, "cell_timeout_s": job.cell_timeout_s,
+            "output_mb": job.output_mb, "memory_mb": job.memory_mb, "kernel": kernel,
+            "cwd": None if kernel else str(job.output_dir),
         }
         if self.output_limit:
             spec["output_limit"] = self.output_limit
+        job_file = job.run_dir / "job.json"
         job_file.write_text(json.dumps(spec), encoding="utf-8")
         return [sys.executable, "-m", "grader.runners.execute", str(job_file)]
 
     def finish(self, job: Job) -> None:
-        """After the run, before its result is read: nothing to move for a run on the host's paths."""
+        """After the run, before its result is read: what the runner must clean up itself."""
 
     def run(self, job: Job) -> RunResult:
         command = self.command(job)
@@ -149,24 +171,25 @@ class LocalRunner(Runner):
         return RunResult.read(job, proc.returncode, started_at, duration)
 
     def _watch(self, proc: subprocess.Popen, job: Job, start: float) -> str | None:
-        """Wait for the child; kill its whole tree at the wall-clock or memory limit."""
+        """Wait for the executor; kill its whole tree at the wall-clock limit, or when the kernel's
+        processes (the executor's descendants, the grader's own memory left out) pass the memory limit."""
         ps = psutil.Process(proc.pid)
         family: list[psutil.Process] = [ps]
         while proc.poll() is None:
             family = process_tree(ps) or family
-            if time.monotonic() - start > job.time_limit_s:
+            reason = ("wall_clock" if time.monotonic() - start > job.time_limit_s
+                      else "memory" if pss_mb(family[1:]) > job.memory_mb
+                      else "flood" if pss_mb(family[:1]) > EXECUTOR_MEMORY_MB else None)
+            if reason:
                 kill_all(family)
-                return TIMEOUT
-            if rss_mb(family) > job.memory_mb:
-                kill_all(family)
-                return OOM
+                return reason
             time.sleep(POLL_S)
         kill_all(family[1:])  # a kernel left behind by a child that crashed
         return None
 
     def _environment(self, job: Job) -> dict[str, str]:
         # Even a trusted run never holds the course secret.
-        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}  # the executor's: a sandbox gets none of it
         # Parallel jobs on few cores: each numeric library gets its share, not every core.
         threads = str(max(1, int(job.cpus)))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
