@@ -18,6 +18,7 @@ import pytest
 from grader import pipeline
 from grader.course import load_course
 from grader.gradebook import Gradebook
+from grader.runners.base import EXECUTOR_MEMORY_MB
 from notebooks import GOOD, PARAMETERS, write_notebook
 
 OUTPUT_MB = 16
@@ -102,9 +103,20 @@ for _ in range(20):
 from ipykernel.comm import Comm
 for i in range(20):
     Comm(target_name="jupyter.widget", data={"state": {"blob": "c" * (3 << 20)}})
+for _ in range(6):  # metadata counts as output too
+    display({"text/plain": "x"}, metadata={"text/plain": {"blob": "m" * (20 << 20)}}, raw=True)
 print("p" * (40 << 20))
 for _ in range(200):
     print("q" * (64 << 10))'''
+
+
+# One message of 60 frames of 30 MB (one buffer, so the kernel stays small): ZMQ takes it whole.
+MULTIPART = '''kernel = get_ipython().kernel
+frame = memoryview(bytearray(30 << 20))
+kernel.session.send(kernel.iopub_socket, "display_data", {"data": {"text/plain": "x"}, "metadata": {}},
+                    parent=kernel.get_parent("shell"), buffers=[frame] * 60)
+import time
+time.sleep(30)'''
 
 
 def latest(course) -> dict[str, dict]:
@@ -140,6 +152,7 @@ def hostile_batch(root: Path, canary: str) -> Path:
     write_notebook(subs / "quota.ipynb", [FILL_OUTPUT, *GOOD])
     write_notebook(subs / "shared_memory.ipynb", [SHARED_MEMORY, *GOOD])
     write_notebook(subs / "flood.ipynb", [FLOOD, *GOOD])
+    write_notebook(subs / "multipart.ipynb", [MULTIPART, *GOOD])
     injected = write_notebook(subs / "injected.ipynb", [
         "from pathlib import Path\nPath(output_dir, 'seed.txt').write_text(str(seed))", *GOOD], parameters=False)
     nb = nbformat.read(injected, as_version=4)
@@ -196,6 +209,8 @@ def test_the_run_record_is_the_graders_and_the_notebook_reaches_nothing_of_it(co
     # Outputs bounded: updates, widgets and one oversized message included.
     assert rows["flood"]["status"] == "ok", rows["flood"]["message"]
     assert (runs["flood"] / "executed.ipynb").stat().st_size < 4 << 20
+    multipart = rows["multipart"]  # the executor past its own memory bound: the run stops, the grader's verdict
+    assert multipart["status"] == "failed" and f"{EXECUTOR_MEMORY_MB} MB" in multipart["message"], multipart
 
     # Only the parameters cell is honoured.
     assert rows["injected"]["status"] == "ok"

@@ -54,13 +54,19 @@ OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data
 PAPERMILL_TAGS = ("injected-parameters",)  # papermill's to write: a hand-in's own would override the grader's
 
 
+def _bounded(context: zmq.Context) -> zmq.Context:
+    """A ZMQ context whose sockets refuse oversized messages and queue few."""
+    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
+    return context
+
+
 class BoundedKernelManager(AsyncKernelManager):
-    """A kernel manager whose clients' sockets refuse oversized messages and queue few."""
+    """A kernel manager whose own sockets (control) and whose clients' sockets are bounded."""
 
     def client(self, **kwargs):
         kc = super().client(**kwargs)
-        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        kc.context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
+        _bounded(kc.context)
         return kc
 
 
@@ -68,7 +74,7 @@ def kernel_manager(job: dict) -> AsyncKernelManager:
     """The kernel: local (trusted runs), or in the sandbox the job describes."""
     spec = job.get("kernel") or {}
     km = BoundedKernelManager(kernel_name="python3")
-    km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    _bounded(km.context)
     km.connection_file = str(Path(job["run_dir"]) / "kernel.json")
     km.kernel_id = str(uuid.uuid4())
     if spec.get("sandbox"):
@@ -149,14 +155,16 @@ class BoundedOutputClient(PapermillNotebookClient):
                                                    for o in self.nb.cells[cell_index].outputs):
             _cut_error(msg["content"])  # the cell's first error is the verdict: kept, cut
             return True
-        if self.output_kept + size <= self.output_limit and in_cell + size <= CELL_OUTPUT_LIMIT:
+        run_full = self.output_kept + size > self.output_limit
+        if not run_full and in_cell + size <= CELL_OUTPUT_LIMIT:
             self.output_kept += size
             self.cell_kept[cell_index] = in_cell + size
             return True
-        if self.output_dropped == 0 or in_cell <= CELL_OUTPUT_LIMIT:
+        if in_cell <= CELL_OUTPUT_LIMIT:  # the cell's first dropped output: one note, naming the limit met
+            where, limit = ("in all", self.output_limit) if run_full else ("in this cell", CELL_OUTPUT_LIMIT)
             self.nb.cells[cell_index].outputs.append(nbformat.v4.new_output(
-                "stream", name="stderr", text=f"[grader] output truncated: more than "
-                f"{min(self.output_limit, CELL_OUTPUT_LIMIT) // 1024} KiB printed\n"))
+                "stream", name="stderr", text=f"[grader] output truncated: more than {limit // 1024} KiB "
+                f"printed {where}\n"))
             self.cell_kept[cell_index] = CELL_OUTPUT_LIMIT + 1
         self.output_dropped += size
         return False
