@@ -96,8 +96,8 @@ def hostile_batch(course_dir, tmp_path):
                                               "    except OSError:\n        pass"])
     write_notebook(subs / "symlink.ipynb", [LOAD, "import os\nos.symlink('/etc/passwd', Path(output_dir) / "
                                                   "'predictions.csv')"])
-    write_notebook(subs / "chatty.ipynb", ["import os\nline = 'x' * ((1 << 20) - 1)\nfor _ in range(50):\n"
-                                           "    print(line)\nfor _ in range(25):\n"
+    write_notebook(subs / "chatty.ipynb", ["import os\nline = 'x' * ((1 << 20) - 1)\nfor _ in range(200):\n"
+                                           "    print(line)\nfor _ in range(100):\n"
                                            "    os.write(1, (line + '\\n').encode())", *GOOD])
     write_notebook(subs / "dead.ipynb", ["import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"])
     return course, subs.parent, labels

@@ -6,9 +6,10 @@ grader.runners.kernels) over the Jupyter protocol, and writes the executed noteb
 result in the run folder, which the kernel cannot reach. It only orchestrates: read,
 parameterize, run the engine, classify the outcome, write.
 
-What comes back from the kernel is bounded before it is kept: each ZMQ message (MAX_MESSAGE_BYTES),
-the outputs of a cell and of the run (cut with a note), the environment record. Widget (comm)
-messages are not kept at all.
+What comes back from the kernel is bounded before it is kept: the outputs of a cell and of the run
+(cut with a note), errors, the environment record. Widget (comm) messages are not kept at all. A
+message is taken whole by ZMQ before any of this sees it: the runner bounds the executor's own
+memory (base.EXECUTOR_MEMORY_MB), and at most RECEIVE_QUEUE messages wait.
 """
 
 from __future__ import annotations
@@ -44,10 +45,6 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 DEFAULT_OUTPUT_LIMIT = 2 * 1024 * 1024
 CELL_OUTPUT_LIMIT = 512 * 1024
 ERROR_TEXT_LIMIT = 16 * 1024  # of one error's traceback, kept even past the output limits
-# A ZMQ message part larger than this resets the socket (a plot is well under 1 MB; the notebook's
-# later outputs are lost, its cells still run), and at most RECEIVE_QUEUE messages wait. A multipart
-# message is taken whole, whatever its parts: past EXECUTOR_MEMORY_MB the runner stops the run.
-MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 RECEIVE_QUEUE = 12
 ENVIRONMENT_LIMIT = 64 * 1024
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error"}
@@ -55,8 +52,7 @@ PAPERMILL_TAGS = ("injected-parameters",)  # papermill's to write: a hand-in's o
 
 
 def _bounded(context: zmq.Context) -> zmq.Context:
-    """A ZMQ context whose sockets refuse oversized messages and queue few."""
-    context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    """A ZMQ context whose sockets queue few messages."""
     context.setsockopt(zmq.RCVHWM, RECEIVE_QUEUE)
     return context
 
@@ -95,9 +91,7 @@ class BoundedOutputClient(PapermillNotebookClient):
     job: dict = {}
 
     def __init__(self, nb_man, **kwargs):
-        # A message over MAX_MESSAGE_BYTES resets the socket and takes the cell's last messages with it:
-        # the cell then ends on its execute_reply, not as a timeout.
-        super().__init__(nb_man, raise_on_iopub_timeout=False, **kwargs)
+        super().__init__(nb_man, **kwargs)
         self.output_kept = 0
         self.output_dropped = 0
         self.cell_kept: dict[int, int] = {}
