@@ -270,6 +270,16 @@ def test_sandbox_options_come_from_the_assignment_resources(tmp_path):
     assert kernel["output_mb"] == 64
 
 
+def test_an_engine_folder_the_grader_cannot_enter_is_a_clear_error(tmp_path):
+    class Unreachable(StandInClient):
+        @staticmethod
+        def info():
+            return {"Runtimes": {"runc": {}}, "DockerRootDir": str(tmp_path / "not-here")}
+
+    with pytest.raises(DockerUnavailable, match="run the grader as root"):
+        DockerRunner(image="x", gpus="none", client=Unreachable())
+
+
 def test_gpu_list_parsing():
     assert parse_gpus("0, 1") == ["0", "1"] and parse_gpus("none") == []
     with pytest.raises(ValueError, match="0,1"):

@@ -160,8 +160,13 @@ class DockerRunner(LocalRunner):
                                     f"`grader image build --tag {self.image}`, or name another with --image") from None
         except DockerException as exc:  # e.g. not a valid image name
             raise DockerUnavailable(f"the image '{self.image}': {exc}") from None
+        info = self.client.info()
+        volumes = os.path.join(info.get("DockerRootDir", "/var/lib/docker"), "volumes")
+        if not os.access(volumes, os.X_OK):  # where the kernel's sockets and output_dir are reached
+            raise DockerUnavailable(f"the docker runner reaches each kernel through the engine's volume folder "
+                                    f"{volumes}, which this user cannot enter: run the grader as root")
         if self.runtime:
-            known = sorted(self.client.info().get("Runtimes", {}))
+            known = sorted(info.get("Runtimes", {}))
             if self.runtime not in known:
                 raise DockerUnavailable(f"the runtime '{self.runtime}' is not registered with the Docker engine "
                                         f"(known: {', '.join(known)}); for gVisor see the README")
