@@ -40,7 +40,7 @@ def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes
     """`anchor`: the baseline or reference score a relative grade scale subtracts."""
     if result.status != OK:
         hint = (run_hint(result.ename, result.evalue, t, result.environment.get("packages"),
-                         assignment.resources.output_mb) if result.status == FAILED else "")
+                         assignment.resources) if result.status == FAILED else "")
         return Assessment(result.status, with_hints(result.message(t), [hint], t))
     truth = read_labels(labels_path)
     try:

@@ -103,6 +103,10 @@ def run_check(practice: Practice, notebook: Path, timeout: float | None = None) 
         report.items.append(CheckItem(False, outcome.message))
     else:
         report.items.append(CheckItem(True, t("check.ran", seconds=result.duration_s)))
+        written = sum(p.stat().st_size for p in job.output_dir.rglob("*") if p.is_file() and not p.is_symlink())
+        if written > assignment.resources.output_mb << 20:  # a self-check runs unsandboxed: no quota stops it
+            report.items.append(CheckItem(False, t("check.output_over", size_mb=round(written / 2**20, 1),
+                                                   output_mb=assignment.resources.output_mb)))
         if outcome.status == INVALID_PREDICTIONS:
             report.items.append(CheckItem(False, outcome.message))
         else:

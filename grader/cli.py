@@ -86,7 +86,7 @@ def _course(path: Optional[Path]):
         raise typer.Exit(2) from None
 
 
-FREE_TEXT = {"message", "why", "files"}  # the columns that wrap; the others keep their full width
+FREE_TEXT = {"message", "why", "files", "flags"}  # the columns that wrap; the others keep their full width
 
 
 def _json(value: Any) -> str:

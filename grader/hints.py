@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from grader.course import Resources
 from grader.i18n import Translator
 from grader.runners.environment import packages as local_packages
 
@@ -20,6 +21,8 @@ NO_GPU = re.compile(r"(?i)no NVIDIA driver|CUDA driver|Torch not compiled with C
 FOREIGN_PATH = re.compile(r"(?i)/content/|MyDrive|[A-Z]:\\\\|/Users/|/home/|Desktop|Downloads|Descargas")
 KAGGLE_HEADERS = re.compile(r"(?i)\b(ImageId|Id|Label|Category|Prediction|Predicted|filename|image)\b")
 EXTENSION_IDS = re.compile(r"(?i)\.(jpe?g|png|bmp|gif|txt)\b")
+# A full tmpfs (output_dir or /tmp): the OS's message, or numpy's short write ("N requested and M written").
+NO_SPACE = re.compile(r"No space left on device|\[Errno 28\]|\d+ requested and \d+ written")
 
 
 def _offered(packages: dict[str, str]) -> str:
@@ -27,9 +30,9 @@ def _offered(packages: dict[str, str]) -> str:
 
 
 def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | None = None,
-             output_mb: int | None = None) -> str:
+             resources: Resources | None = None) -> str:
     """A hint for a cell that raised, or "". `packages`: what the run's environment had (its record);
-    `output_mb`: the assignment's output_dir quota."""
+    `resources`: the assignment's, whose output_dir and /tmp sizes a full disk meets."""
     text = f"{ename}: {evalue}"
     missing = MISSING_MODULE.search(text) if ename in ("ModuleNotFoundError", "ImportError") else None
     if missing and missing.group(1).split(".")[0] == "google":
@@ -47,8 +50,8 @@ def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | 
             return t("hint.paths")
     if "Read-only file system" in evalue:
         return t("hint.read_only")
-    if "No space left on device" in evalue and output_mb:
-        return t("hint.output_full", output_mb=output_mb)
+    if resources and NO_SPACE.search(evalue):
+        return t("hint.output_full", output_mb=resources.output_mb, tmp_mb=resources.tmp_mb)
     return ""
 
 

@@ -66,8 +66,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.paths": "the paths of your computer or of Colab do not exist in the grader: build every path from "
                       "data_dir, test_dir and output_dir.",
         "hint.read_only": "data_dir and test_dir are read-only: write only to output_dir (or /tmp).",
-        "hint.output_full": "output_dir holds at most {output_mb} MB (resources.output_mb of the assignment): write "
-                            "there only predictions.csv and small files; keep checkpoints in memory or in /tmp.",
+        "hint.output_full": "the grader gives output_dir at most {output_mb} MB and /tmp at most {tmp_mb} MB (the "
+                            "assignment's README says so): write only predictions.csv and small files, and keep "
+                            "checkpoints in memory.",
+        "check.output_over": "output_dir holds {size_mb} MB after the run: the grader gives it at most {output_mb} MB, "
+                             "so this notebook would fail there. Write only predictions.csv and small files.",
         "hint.header": "the first line must be id,label (and p_<class> columns), not {header}: this is not "
                        "Kaggle's format.",
         "hint.extension": "write the ids without their file extension (Path(name).stem), as test_dir lists them.",
@@ -244,9 +247,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.paths": "las rutas de tu ordenador o de Colab no existen en el corrector: construye todas las rutas "
                       "a partir de data_dir, test_dir y output_dir.",
         "hint.read_only": "data_dir y test_dir son de solo lectura: escribe solo en output_dir (o en /tmp).",
-        "hint.output_full": "output_dir admite como mucho {output_mb} MB (resources.output_mb de la práctica): "
-                            "escribe ahí solo predictions.csv y ficheros pequeños; guarda los checkpoints en memoria "
-                            "o en /tmp.",
+        "hint.output_full": "el corrector da a output_dir como mucho {output_mb} MB y a /tmp como mucho {tmp_mb} MB "
+                            "(lo dice el README de la práctica): escribe solo predictions.csv y ficheros pequeños, y "
+                            "guarda los checkpoints en memoria.",
+        "check.output_over": "output_dir ocupa {size_mb} MB tras la ejecución: el corrector le da como mucho "
+                             "{output_mb} MB, así que allí este notebook fallaría. Escribe solo predictions.csv y "
+                             "ficheros pequeños.",
         "hint.header": "la primera línea debe ser id,label (y las columnas p_<clase>), no {header}: este no es el "
                        "formato de Kaggle.",
         "hint.extension": "escribe los ids sin la extensión del fichero (Path(nombre).stem), como aparecen en test_dir.",

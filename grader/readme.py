@@ -68,6 +68,7 @@ def facts(course: Course, a: Assignment) -> dict:
         "a": a, "name": a.name,
         "minutes": round(a.time_limit_s / 60), "cell_minutes": round(a.cell_timeout_s / 60),
         "gpu": a.resources.gpu, "memory_gb": _number(a.resources.memory_mb / 1024),
+        "output_mb": a.resources.output_mb, "tmp_mb": a.resources.tmp_mb,
         "metric": a.primary_metric, "lower_is_better": a.primary_metric in LOWER_IS_BETTER,
         "share": a.primary_metric in SHARES,
         "scale": sorted(a.scale.points), "relative_to": a.relative_to,

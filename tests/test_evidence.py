@@ -215,3 +215,17 @@ def test_the_run_record_is_the_graders_and_the_notebook_reaches_nothing_of_it(co
     # Only the parameters cell is honoured.
     assert rows["injected"]["status"] == "ok"
     assert (runs["injected"] / "output" / "seed.txt").read_text() == str(course.assignment("digits").seed)
+
+
+def test_grader_check_fails_a_notebook_that_outgrows_output_dir(course_dir, tmp_path):
+    """The self-check runs unsandboxed, with no quota: it says what the graded run would meet."""
+    from grader.check import check
+
+    settings = course_dir / "assignments" / "digits" / "assignment.toml"
+    settings.write_text(settings.read_text() + "output_mb = 1\n")
+    nb = write_notebook(tmp_path / "mine.ipynb", [
+        "from pathlib import Path\nPath(output_dir, 'model.bin').write_bytes(b'w' * (2 << 20))", *GOOD])
+    report = check(load_course(course_dir), nb, "digits")
+    assert not report.passed
+    (item,) = [i for i in report.items if "output_dir holds" in i.text]
+    assert item.passed is False and "at most 1 MB" in item.text

@@ -6,6 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from grader.cli import app
+from grader.course import Resources
 from grader.hints import predictions_hints, run_hint
 from grader.runners.environment import describe
 from grader.i18n import translator
@@ -30,6 +31,12 @@ CLASSES = ["tench", "english_springer", "cassette_player"]
 ])
 def test_each_run_fault_gets_its_hint(ename, evalue, expected):
     assert expected in run_hint(ename, evalue, EN)
+
+
+@pytest.mark.parametrize("evalue", ["[Errno 28] No space left on device", "655360 requested and 131056 written"])
+def test_a_full_disk_names_both_sizes_the_grader_gives(evalue):
+    hint = run_hint("OSError", evalue, ES, resources=Resources(output_mb=16, tmp_mb=64))
+    assert "output_dir como mucho 16 MB" in hint and "/tmp como mucho 64 MB" in hint
 
 
 def test_faults_without_a_known_cause_get_no_hint():

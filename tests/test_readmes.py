@@ -51,7 +51,8 @@ def test_a_changed_assignment_makes_its_readme_disagree_until_rendered_again(tmp
     shutil.copytree(REPO / "demo", root, ignore=shutil.ignore_patterns(".grader", "submissions"))
     toml = root / "assignments" / "digits" / "assignment.toml"
     toml.write_text(toml.read_text().replace('deadline = "2026-12-15T23:59"', 'deadline = "2026-12-20T12:00"')
-                    .replace("time_limit_s = 300", "time_limit_s = 600"))
+                    .replace("time_limit_s = 300", "time_limit_s = 600")
+                    .replace("memory_mb = 2048", "memory_mb = 2048\noutput_mb = 8"))
     cli = CliRunner()
     checked = cli.invoke(app, ["readme", "--check", "--course", str(root)])
     assert checked.exit_code == 1 and "README.md: disagrees with its assignment (run `grader readme`)" in checked.stderr
@@ -63,7 +64,7 @@ def test_a_changed_assignment_makes_its_readme_disagree_until_rendered_again(tmp
     assert cli.invoke(app, ["readme", "--course", str(root)]).exit_code == 0
     assert cli.invoke(app, ["readme", "--check", "--course", str(root)]).exit_code == 0
     text = (root / "assignments" / "digits" / "README.md").read_text(encoding="utf-8")
-    assert "time_budget_s = 600" in text and "10 minutos" in text
+    assert "time_budget_s = 600" in text and "10 minutos" in text and "`output_dir` (como mucho 8 MB)" in text
     # The starter still says 300: the parameters test below is what catches that.
     course = load_course(root)
     assert readme.parameters(course.assignment("digits"))["time_budget_s"] == 600

@@ -149,18 +149,23 @@ class BoundedOutputClient(PapermillNotebookClient):
                                                    for o in self.nb.cells[cell_index].outputs):
             _cut_error(msg["content"])  # the cell's first error is the verdict: kept, cut
             return True
-        run_full = self.output_kept + size > self.output_limit
-        if not run_full and in_cell + size <= CELL_OUTPUT_LIMIT:
+        run_room, cell_room = self.output_limit - self.output_kept, CELL_OUTPUT_LIMIT - in_cell
+        if size <= min(run_room, cell_room):
             self.output_kept += size
             self.cell_kept[cell_index] = in_cell + size
             return True
-        if in_cell <= CELL_OUTPUT_LIMIT:  # the cell's first dropped output: one note, naming the limit met
-            where, limit = ("in all", self.output_limit) if run_full else ("in this cell", CELL_OUTPUT_LIMIT)
-            self.nb.cells[cell_index].outputs.append(nbformat.v4.new_output(
-                "stream", name="stderr", text=f"[grader] output truncated: more than {limit // 1024} KiB "
-                f"printed {where}\n"))
-            self.cell_kept[cell_index] = CELL_OUTPUT_LIMIT + 1
         self.output_dropped += size
+        if cell_room < 0:  # this cell was cut already
+            return False
+        where, limit = ("in all", self.output_limit) if run_room < cell_room else ("in this cell", CELL_OUTPUT_LIMIT)
+        note = f"[grader] output truncated: more than {limit // 1024} KiB printed {where}\n"
+        self.cell_kept[cell_index] = CELL_OUTPUT_LIMIT + 1
+        room = min(run_room, cell_room)
+        if msg["msg_type"] == "stream" and room > 0:  # printed text: its start is kept, then the note
+            self.output_kept += room
+            msg["content"]["text"] = str(msg["content"].get("text", ""))[:room] + "\n" + note
+            return True
+        self.nb.cells[cell_index].outputs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
         return False
 
     async def _async_cleanup_kernel(self):
