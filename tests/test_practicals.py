@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from conftest import REPO
 from datasets import SHARED, dataset_for
 from grader.check import check
+from grader.data.public_hidden import read_canaries
 from grader.cli import app
 from grader.course import load_course
 from grader.data import layout, prepare
@@ -110,7 +111,11 @@ def test_text_prompts_never_hold_an_answer_and_answers_follow_prompts(practicals
     assert text.startswith(public)
     hidden = text[len(public):]
     assert len(hidden) == round(len(text) * a.test_fraction)
-    spans = sorted((hidden.index(p["prompt"]), labels[p["id"]]) for p in prompts)
+    # A canary prompt's first half is another passage's (grader.data.public_hidden): its own text is the rest.
+    canaries, half = read_canaries(data.labels), a.context // 2
+    assert canaries and all(p["prompt"] not in hidden for p in prompts if p["id"] in canaries)
+    spans = sorted((hidden.index(p["prompt"][half:]) - half if p["id"] in canaries else hidden.index(p["prompt"]),
+                    labels[p["id"]]) for p in prompts)
     for (start, answer), (next_start, _) in zip(spans, spans[1:]):
         assert hidden[start + a.context] == vocab[answer]  # the label is the character after the prompt
         assert next_start > start + a.context  # windows do not overlap: no prompt holds this answer

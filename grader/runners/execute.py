@@ -189,7 +189,8 @@ class BoundedOutputClient(PapermillNotebookClient):
 
 def _message_size(msg: dict) -> int:
     """What keeping the message would add to the notebook: all of its content (text, data, metadata)."""
-    return len(str(msg.get("content", "")))
+    content = msg.get("content") or {}
+    return sum(len(value) if isinstance(value, str) else len(str(value)) for value in content.values())
 
 
 def _cut_error(content: dict) -> None:
