@@ -5,9 +5,9 @@
    inside the sandbox), in one run: for each notebook the baseline's runner, then this tree's,
    alternating, each in a fresh process that imports its own tree; the time is taken around
    `runner.run(job)` only. Prints medians and the difference per runner (goal: at most +0.2 s).
-2. The grader's memory while a notebook floods it: 300 MB printed, 40 MB in one message, 2 GB
-   written to output_dir, 60 display updates of 3 MB. Prints the peak RSS of the grading process
-   and of the executor (goal: the grader under 300 MB).
+2. The grader's memory while a notebook floods it: 2 GB written to output_dir, 60 display updates
+   of 3 MB, 40 MB in one message, 300 MB printed. Prints the peak RSS of the grading process and of
+   the executor (goal: the grader under 300 MB; the executor is stopped past EXECUTOR_MEMORY_MB).
 
     git worktree add /tmp/grader-baseline <commit>   # e.g. the commit before the change
     .venv/bin/python benchmarks/kernel_only.py --baseline /tmp/grader-baseline [--notebooks 10] [--docker]
@@ -47,19 +47,19 @@ print(json.dumps({"seconds": time.perf_counter() - start, "status": result.statu
 
 FLOOD = '''import os
 from IPython.display import display
-line = "x" * ((1 << 20) - 1)
-for _ in range(300):
-    print(line)
-print("p" * (40 << 20))
-handle = display("small", display_id=True)
-for _ in range(60):
-    handle.update("u" * (3 << 20))
 with open(os.path.join(output_dir, "big.bin"), "wb") as f:
     try:
         for _ in range(2048):
             f.write(b"w" * (1 << 20))
     except OSError:
-        pass'''
+        pass
+handle = display("small", display_id=True)
+for _ in range(60):
+    handle.update("u" * (3 << 20))
+print("p" * (40 << 20))
+line = "x" * ((1 << 20) - 1)
+for _ in range(300):
+    print(line)'''
 
 
 def one_run(tree: Path, runner: str, options: dict, job) -> float:

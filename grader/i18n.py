@@ -28,7 +28,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "run.timeout_cell": "cell {cell} ran past the per-cell limit of {limit:.0f} s",
         "run.where": " (it was in cell {cell})",
         "run.oom": "the notebook used more than {limit} MB of memory{where}",
-        "run.flood": "the notebook sent the grader more than {limit} MB of output at once{where}",
+        "run.flood": "the notebook's output took the grader past {limit} MB of memory at once{where}: print less "
+                     "(the grader keeps at most 2 MB of a run's output anyway)",
         "run.dead_kernel": "the Python kernel died{where}: {detail}",
         "run.invalid_notebook": "{name} is not a valid notebook: {detail}",
         "run.two_notebooks": "more than one notebook handed in: {names}; hand in exactly one",
@@ -209,7 +210,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "run.timeout_cell": "la celda {cell} superó el límite por celda de {limit:.0f} s",
         "run.where": " (estaba en la celda {cell})",
         "run.oom": "el notebook usó más de {limit} MB de memoria{where}",
-        "run.flood": "el notebook envió al corrector más de {limit} MB de salida de golpe{where}",
+        "run.flood": "la salida del notebook llevó al corrector a más de {limit} MB de memoria de golpe{where}: "
+                     "imprime menos (el corrector guarda como mucho 2 MB de la salida de una ejecución)",
         "run.dead_kernel": "el kernel de Python murió{where}: {detail}",
         "run.invalid_notebook": "{name} no es un notebook válido: {detail}",
         "run.two_notebooks": "se entregó más de un notebook: {names}; entrega exactamente uno",
