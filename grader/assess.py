@@ -36,11 +36,12 @@ class Assessment:
 
 
 def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes: list[str],
-           t: Translator, anchor: float | None = None) -> Assessment:
-    """`anchor`: the baseline or reference score a relative grade scale subtracts."""
+           t: Translator, anchor: float | None = None, declared: tuple[str, ...] | None = None) -> Assessment:
+    """`anchor`: the baseline or reference score a relative grade scale subtracts; `declared`: what the
+    course's environment offers (grader.envs.requirements), None when the course declares none."""
     if result.status != OK:
         hint = (run_hint(result.ename, result.evalue, t, result.environment.get("packages"),
-                         assignment.resources) if result.status == FAILED else "")
+                         assignment.resources, declared) if result.status == FAILED else "")
         return Assessment(result.status, with_hints(result.message(t), [hint], t))
     truth = read_labels(labels_path)
     try:

@@ -11,6 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader import envs
 from grader.assess import Assessment, assess
 from grader.course import Assignment, Course
 from grader.data import DataLayout, layout
@@ -56,6 +57,8 @@ class Practice:
     labels: Path
     classes: list[str]
     run_dir: Path
+    python: str = ""  # the kernel's (grader.envs.job_python); "" for the grader's own
+    declared: tuple[str, ...] | None = None  # what the course's environment offers; None: it declares none
 
 
 def check(course: Course, notebook: Path, assignment_name: str, timeout: float | None = None) -> CheckReport:
@@ -63,8 +66,12 @@ def check(course: Course, notebook: Path, assignment_name: str, timeout: float |
     assignment = course.assignment(assignment_name)
     data = layout(course, assignment)
     data.manifest()  # a clear DataError when the data is not prepared
+    declared = envs.requirements(course, assignment) if course.environment.declared else None
+    # The course's environment where it is built (as `grader run`); else the grader's Python, with a warning.
+    python = envs.job_python(course, assignment) if not envs.missing(course, assignment) else ""
     return run_check(Practice(assignment, course.language, data, data.check_test_dir, data.check_labels,
-                              data.classes, new_run_dir(course, assignment.name, "check")), notebook, timeout)
+                              data.classes, new_run_dir(course, assignment.name, "check"), python, declared),
+                     notebook, timeout)
 
 
 def check_kit(kit_path: Path, notebook: Path, timeout: float | None = None) -> CheckReport:
@@ -92,12 +99,14 @@ def run_check(practice: Practice, notebook: Path, timeout: float | None = None) 
     report.items.append(CheckItem(True if has_params else None,
                                   t("check.parameters" if has_params else "check.no_parameters")))
 
+    if practice.declared is not None and not practice.python:
+        report.items.append(CheckItem(None, t("check.no_environment")))
     run_dir = practice.run_dir
     limit = timeout or min(assignment.time_limit_s, SMOKE_TIME_LIMIT_S)
     job = make_job(assignment, practice.data, "check", notebook.resolve(), run_dir, smoke=True, time_limit=limit,
-                   test_dir=practice.test_dir)
+                   test_dir=practice.test_dir, python=practice.python)
     result = LocalRunner().run(job)
-    outcome = assess(result, assignment, practice.labels, practice.classes, t)
+    outcome = assess(result, assignment, practice.labels, practice.classes, t, declared=practice.declared)
     report.run_dir, report.assessment = run_dir, outcome
     if result.status != OK:
         report.items.append(CheckItem(False, outcome.message))

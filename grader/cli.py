@@ -15,7 +15,7 @@ from typing import Any, Optional
 import jinja2
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -23,11 +23,14 @@ from grader import pipeline, readme
 from grader.audit import audit, write_site
 from grader.check import check as run_check
 from grader.check import check_kit
-from grader.kit import write_kit
+from grader.doctor import ERROR, Finding, diagnose
+from grader.kit import kit_name, write_kit
 from grader.course import ConfigError, load_course
 from grader.data import DataError, layout, prepare
 from grader.export import EXPORTERS, IDENTIFIERS, export, group_columns
 from grader.gradebook import Gradebook
+from grader.envs import EnvError, RECORD
+from grader.envs import build as build_envs
 from grader.image import ImageBuildError, build_image
 from grader.grades import CourseGrades, compute, number
 from grader.leaderboard import board as rank_board
@@ -41,9 +44,13 @@ from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import DEFAULT_IMAGE, DockerUnavailable
 from grader.report import UnknownStudent, report
 from grader.runners.environment import summary
+from grader.scaffold import ScaffoldError, init_course, new_assignment
 from grader.screening import flags_text
-from grader.secret import SecretError, load_secret, secret_path
+from grader.submissions import discover
+from grader.secret import SecretError, backup, load_secret, secret_path
+from grader.schema import reference_markdown, write_schemas
 from grader.text import escaped, plain_data, plain_text, spreadsheet_cell
+from grader.wheel import WheelError, wheel_name
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -63,6 +70,12 @@ grades_app = typer.Typer(help="Course grades under the course policy; exports fo
 app.add_typer(grades_app, name="grades")
 image_app = typer.Typer(help="The docker runner's execution image.", no_args_is_help=True)
 app.add_typer(image_app, name="image")
+new_app = typer.Typer(help="Add to a course: a new assignment.", no_args_is_help=True)
+app.add_typer(new_app, name="new")
+env_app = typer.Typer(help="The notebooks' Python environment, as course.toml declares it.", no_args_is_help=True)
+app.add_typer(env_app, name="env")
+secret_app = typer.Typer(help="The course secret, which the hidden splits derive from.", no_args_is_help=True)
+app.add_typer(secret_app, name="secret")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 
@@ -84,6 +97,19 @@ def _course(path: Optional[Path]):
     except ConfigError as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(2) from None
+
+
+def _doctor_first(course, command: str, assignments: Optional[list[str]] = None) -> None:
+    """Stop before `command` does any work on the doctor's errors that concern it; print its warnings."""
+    findings = diagnose(course, command, assignments)
+    for f in findings:
+        err.print(f"[{'red' if f.level == ERROR else 'yellow'}]{f.level}:[/] {escaped(f.where)}: "
+                  f"{escaped(f.message)}\n  fix: {escaped(f.fix)}", highlight=False)
+    errors = sum(f.level == ERROR for f in findings)
+    if errors:
+        err.print(f"[red]stopped before any work:[/] {errors} problem(s) above; `grader doctor` runs every check",
+                  highlight=False)
+        raise typer.Exit(2)
 
 
 FREE_TEXT = {"message", "why", "files", "flags"}  # the columns that wrap; the others keep their full width
@@ -132,9 +158,11 @@ def _cell(value: Any) -> str:
 @data_app.command("prepare")
 def data_prepare(
     assignment: str = typer.Argument(..., help="Assignment name (a folder under assignments/)."),
-    from_path: Optional[Path] = typer.Option(None, "--from", help="Import a local copy instead of downloading."),
-    verify: bool = typer.Option(True, help="--no-verify: accept a copy that is not byte-identical to the "
-                                "official files (e.g. re-compressed); the manifest says so."),
+    from_path: Optional[Path] = typer.Option(None, "--from", help="The source's files (instead of the download, "
+                                             "or of the assignment's [dataset] path)."),
+    verify: bool = typer.Option(True, help="--no-verify: accept data that is not byte-identical to the official "
+                                "files (e.g. re-compressed) or to the assignment's data.lock.json, and record it "
+                                "there again; the manifest says so."),
     hidden_from: Optional[Path] = typer.Option(None, "--hidden-from", help="A private hidden test set (class "
                                                "folders, .npz or .txt) instead of the source's public one."),
     course_dir: Optional[Path] = CourseOption,
@@ -168,7 +196,11 @@ def data_prepare(
                       f"hidden test {counts['test']} ({counts['test_public']} public / "
                       f"{counts['test_private']} private)")
     console.print(f"  data_dir  {where.data_dir}\n  test_dir  {where.test_dir}\n  labels    {where.labels} (hidden)")
-    if manifest["hidden"]["public"]:
+    if manifest["hidden"].get("defended") is False:  # a table: no public copy is assumed (grader.data.prepare)
+        console.print(f"  [yellow]the hidden rows come from the source table[/] ({manifest['hidden']['origin']}): "
+                      "whoever has that file has their labels; keep it private, or give a private table "
+                      "(--hidden-from, or \\[dataset] hidden_from)", highlight=False)
+    elif manifest["hidden"]["public"]:
         console.print(f"  [yellow]the hidden test inputs come from a public source[/] ({manifest['hidden']['origin']}): "
                       "their labels can be looked up; a private set (--hidden-from, or \\[dataset] hidden_from) "
                       "cannot", highlight=False)
@@ -206,6 +238,11 @@ def run_command(
     Hand-ins run in a sandbox (docker or bubblewrap); without one, the command refuses to start.
     """
     course = _course(course_dir)
+    try:  # the doctor looks at the assignments handed in; pipeline.run names a missing folder
+        handed_in = sorted({s.assignment for s in discover(submissions, set(course.assignments))[0]})
+    except FileNotFoundError:
+        handed_in = []
+    _doctor_first(course, "run", handed_in)
     try:
         chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime,
                                       unsandboxed=unsandboxed)
@@ -224,7 +261,7 @@ def run_command(
                 verify=verify or (pipeline.VERIFY_ALL if verify_student else 0), on_start=lambda n: progress.update(task, total=n),
                 on_result=lambda row: progress.update(
                     task, advance=1, description=escaped(f"{row.assignment}/{row.student}: {row.status}")))
-        except (ConfigError, ClusterError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
+        except (ConfigError, ClusterError, EnvError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
             err.print(f"[red]error:[/] {escaped(exc)}")
             raise typer.Exit(2) from None
     for warning in report.warnings:
@@ -348,16 +385,57 @@ def kit_command(
 ) -> None:
     """Write the student kit: public data, a practice test with its answers, README and starter; nothing hidden."""
     course = _course(course_dir)
+    _doctor_first(course, "kit", [assignment])
     try:
-        written = write_kit(course, assignment, out or Path(f"{assignment}-kit.zip"))
-    except (ConfigError, DataError) as exc:
+        written = write_kit(course, assignment, out or Path(f"{kit_name(assignment)}.zip"))
+    except (ConfigError, DataError, WheelError) as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     console.print(f"kit: {written}", highlight=False)
     if course.kit_url:
         console.print(f"publish it as {course.kit_address(assignment)} (course.toml [kit] url)",
                       highlight=False)
-    console.print(f"students: grader check NOTEBOOK --kit {written.name}", highlight=False)
+    unpacked = kit_name(assignment) if written.suffix == ".zip" else written.name
+    console.print(f"students install the grader that made the kit: pip install {unpacked}/wheels/{wheel_name()}\n"
+                  f"students: grader check NOTEBOOK --kit {written.name}", highlight=False, soft_wrap=True)
+
+
+@app.command("init")
+def init_command(
+    folder: Path = typer.Argument(..., help="The new course's folder: missing or empty."),
+    language: str = typer.Option("es", "--language", help="es or en: what students read."),
+    name: Optional[str] = typer.Option(None, "--name", help="The course's name (default: the folder's)."),
+) -> None:
+    """A new course: course.toml (every key shown), .gitignore, JSON Schemas and a first assignment."""
+    try:
+        course = init_course(folder, language, name)
+    except (ConfigError, DataError, ScaffoldError) as exc:
+        err.print(f"[red]error:[/] {escaped(exc)}")
+        raise typer.Exit(2) from None
+    console.print(f"course: {course.root}\n  course.toml, .gitignore, schema/, assignments/{', '.join(course.assignments)}/"
+                  f"\nnext: grader new assignment NAME --data PATH   (in {course.root})", highlight=False)
+
+
+@new_app.command("assignment")
+def new_assignment_command(
+    name: str = typer.Argument(..., help="The assignment's name: its folder under assignments/."),
+    data: Optional[Path] = typer.Option(None, "--data", exists=True, help="Your data: a folder of class folders "
+                                        "(images), a .npz (arrays), a .csv or .parquet (a table), a .txt (text)."),
+    like: Optional[str] = typer.Option(None, "--like", help="Copy this assignment's settings and README templates "
+                                       "(from this course, else the bundled course)."),
+    label: str = typer.Option("label", "--label", help="A table's label column."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """assignments/NAME/: assignment.toml, README templates and READMEs, and a starter made from them."""
+    course = _course(course_dir)
+    try:
+        created = new_assignment(course, name, data, like, label)
+    except (ConfigError, DataError, ScaffoldError, jinja2.TemplateError) as exc:
+        err.print(f"[red]error:[/] {escaped(exc)}")
+        raise typer.Exit(2) from None
+    for path in created.written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print(f"{name} counts {created.counts}", highlight=False)
 
 
 @app.command("readme")
@@ -373,7 +451,7 @@ def readme_command(
     names = assignments or sorted(course.assignments)
     try:
         found = readme.stale(course, names) if check else [readme.Stale(p, "") for p in readme.write(course, names)]
-    except (ConfigError, jinja2.TemplateError) as exc:
+    except (ConfigError, DataError, jinja2.TemplateError) as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(1) from None
     if fmt is not Format.table:
@@ -388,6 +466,78 @@ def readme_command(
             console.print(f"wrote {item.path}", highlight=False)
         console.print(f"{len(found)} README(s) rewritten", highlight=False)
     raise typer.Exit(1 if check and found else 0)
+
+
+@app.command("schema")
+def schema_command(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the two schemas into this folder "
+                                       "(default: the course's schema/, which the #:schema lines name)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="Also write the configuration reference, "
+                                             "in Markdown, to this file (the grader's own: docs/configuration.md)."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Write the JSON Schema of course.toml and assignment.toml, which editors read from each file's first line."""
+    root = course_dir or Path(".")
+    if out is None and not (root / "course.toml").is_file():
+        err.print(f"[red]error:[/] no course.toml in {escaped(root.resolve())}: give the course with --course, "
+                  "or a folder with --out")
+        raise typer.Exit(2)
+    for path in write_schemas(root, out):
+        console.print(f"wrote {path}", highlight=False)
+    if reference:
+        reference.parent.mkdir(parents=True, exist_ok=True)
+        reference.write_text(reference_markdown(), encoding="utf-8")
+        console.print(f"wrote {reference}", highlight=False)
+
+
+@app.command("doctor")
+def doctor_command(
+    course_dir: Optional[Path] = CourseOption,
+    fmt: Format = FormatOption,
+) -> None:
+    """Every check an instructor needs before the term; exit 1 on an error. run, kit and grades export stop on
+    the errors that concern them."""
+    course = _course(course_dir)
+    findings = diagnose(course)
+    if fmt is not Format.table:
+        _emit([f.as_dict() for f in findings], ["level", "where", "message", "fix"], fmt)
+    else:
+        _print_findings(findings)
+    raise typer.Exit(1 if any(f.level == ERROR for f in findings) else 0)
+
+
+def _print_findings(findings: list[Finding]) -> None:
+    """Each finding as a block that wraps within the terminal: where, what, and the fix."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for f in findings:
+        style = "red" if f.level == ERROR else "yellow"
+        table.add_row(Text(f.level, style=style), Text(plain_text(f.where), style="bold"))
+        table.add_row("", Text(plain_text(f.message)))
+        table.add_row("", Text("fix: " + plain_text(f.fix), style="green"))
+        table.add_row("", "")
+    console.print(table)
+    errors = sum(f.level == ERROR for f in findings)
+    console.print(f"{errors} error(s), {len(findings) - errors} warning(s)" if findings
+                  else "no problems found", highlight=False)
+
+
+@secret_app.command("backup")
+def secret_backup(
+    to: Path = typer.Option(..., "--to", help="Where the copy goes: a file, or a folder to hold `secret`; off the "
+                            "course folder (another disk, a password manager's folder)."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Copy the course secret (mode 0600) and note the copy in <workdir>/secret.backup.json for `grader doctor`."""
+    course = _course(course_dir)
+    try:
+        copy = backup(course.workdir, to, keep_out=(course.root,))
+    except (SecretError, OSError) as exc:
+        err.print(f"[red]error:[/] {escaped(exc)}")
+        raise typer.Exit(1) from None
+    console.print(f"copied {secret_path(course.workdir)} to {copy} (mode 0600); noted in "
+                  f"{course.workdir / 'secret.backup.json'}", highlight=False)
 
 
 @moodle_app.command("import")
@@ -483,6 +633,7 @@ def grades_export(
 ) -> None:
     """Export the course grades (UTF-8 CSV)."""
     course = _course(course_dir)
+    _doctor_first(course, "export")
     result = export(_grades(course), course, fmt.value, identifier.value)
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/] {escaped(warning)}")
@@ -654,7 +805,7 @@ def reference_run(
             rows = run_references(course, [name] if name else None, smoke=smoke, runner=runner, jobs=jobs,
                                   timeout=timeout, on_result=lambda row: progress.update(
                                       task, advance=1, description=f"{row.assignment} {row.role}: {row.status}"))
-        except (ConfigError, ClusterError, DockerUnavailable, ValueError) as exc:
+        except (ConfigError, ClusterError, DockerUnavailable, EnvError, ValueError) as exc:
             err.print(f"[red]error:[/] {escaped(exc)}")
             raise typer.Exit(2) from None
     _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt,
@@ -703,25 +854,66 @@ def cluster_local(
 
 @image_app.command("build")
 def image_build(
-    tag: str = typer.Option(DEFAULT_IMAGE, help="The image's name (course.toml: image under grader.docker)."),
+    tag: Optional[str] = typer.Option(None, help="The image's name (default: the course's, image under "
+                                                 f"grader.docker, else {DEFAULT_IMAGE})."),
     base_image: Optional[str] = typer.Option(None, help="FROM this image instead of the Dockerfile's CUDA PyTorch "
                                                         "(any Debian/Ubuntu image with python3 and python3-venv)."),
     torch: bool = typer.Option(True, help="--no-torch: leave torch and torchvision out (a small CPU image)."),
     offline: bool = typer.Option(False, help="Download wheels on this machine and build with no network."),
+    wheels: Optional[Path] = typer.Option(None, "--wheels", exists=True, file_okay=False,
+                                          help="Build with no network from this folder of wheels (for the image's "
+                                               "Python and platform)."),
     dockerfile: Optional[Path] = typer.Option(None, "--file", exists=True, dir_okay=False,
                                               help="Another Dockerfile (default: the project's)."),
     build_arg: list[str] = typer.Option([], help="NAME=VALUE for an ARG of the Dockerfile, e.g. "
                                                  "TORCH_PACKAGES='torch==2.9.1 torchvision==0.24.1'; repeatable."),
+    course_dir: Optional[Path] = CourseOption,
 ) -> None:
-    """Build the image that the docker runner runs notebooks in, from the project's Dockerfile."""
+    """Build the image that the docker runner runs notebooks in, from the project's Dockerfile; its packages are
+    the course's (the environment table of course.toml) when it declares them, and it is labelled with them."""
     if any("=" not in arg for arg in build_arg):
         err.print("[red]error:[/] --build-arg: expected NAME=VALUE")
         raise typer.Exit(2)
+    # Outside a course folder (and with no --course) the Dockerfile's own packages, as before.
+    course = _course(course_dir) if course_dir or Path("course.toml").is_file() else None
+    tag = tag or (course.docker.image if course else DEFAULT_IMAGE)
     try:
         image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, dockerfile=dockerfile,
-                               build_args=dict(arg.split("=", 1) for arg in build_arg),
+                               build_args=dict(arg.split("=", 1) for arg in build_arg), course=course, wheels=wheels,
                                on_line=lambda line: err.print(escaped(line), style="dim", highlight=False))
-    except (DockerUnavailable, ImageBuildError) as exc:
+    except (ConfigError, DockerUnavailable, ImageBuildError) as exc:
         err.print(f"[red]error:[/] {escaped(exc)}")
         raise typer.Exit(2) from None
     console.print(f"built {tag} ({image_id})", highlight=False)
+
+
+@env_app.command("build")
+def env_build(
+    wheels: Optional[Path] = typer.Option(None, "--wheels", exists=True, file_okay=False,
+                                          help="Install with no package index, from this folder of wheels "
+                                               "(made with `pip download -d DIR ...`)."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Build the notebooks' environment (the environment table of course.toml, and each assignment's own
+    packages) for the bwrap and local runners: a venv of its own under <workdir>/envs/, one per distinct set."""
+    course = _course(course_dir)
+    started = time.monotonic()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("checking", total=None)
+
+        def building(target: Path, declared: tuple[str, ...]) -> None:
+            err.print(f"building {target.name}: ipykernel {' '.join(declared)}", highlight=False)
+            progress.update(task, description=f"{target.name}: pip")
+
+        def line(text: str) -> None:
+            progress.update(task, description=escaped(f"{text[:100]}"))
+
+        try:
+            built = build_envs(course, wheels, on_line=line, on_env=building)
+        except (ConfigError, EnvError) as exc:
+            err.print(f"[red]error:[/] {escaped(exc)}")
+            raise typer.Exit(2) from None
+    for path in built:
+        console.print(f"ready {path} (record: {RECORD})", highlight=False)
+    err.print(f"{len(built)} environment(s) in {time.monotonic() - started:.0f} s", highlight=False)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 
+from packaging.utils import canonicalize_name
+
 from grader.course import Resources
+from grader.envs import names
 from grader.i18n import Translator
 from grader.runners.environment import packages as local_packages
 
@@ -23,22 +26,36 @@ KAGGLE_HEADERS = re.compile(r"(?i)\b(ImageId|Id|Label|Category|Prediction|Predic
 EXTENSION_IDS = re.compile(r"(?i)\.(jpe?g|png|bmp|gif|txt)\b")
 # A full tmpfs (output_dir or /tmp): the OS's message, or numpy's short write ("N requested and M written").
 NO_SPACE = re.compile(r"No space left on device|\[Errno 28\]|\d+ requested and \d+ written")
+# Modules whose distribution has another name: `import sklearn` is the course's scikit-learn.
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "pillow", "cv2": "opencv-python", "skimage": "scikit-image",
+                 "yaml": "pyyaml", "bs4": "beautifulsoup4"}
 
 
 def _offered(packages: dict[str, str]) -> str:
     return ", ".join(f"{name} {version}" for name, version in packages.items())
 
 
+def _package_hint(module: str, t: Translator, packages: dict[str, str] | None,
+                  declared: tuple[str, ...] | None) -> str:
+    if declared is None:  # no declared environment: the grader's own Python, as the run recorded it
+        return t("hint.package", package=module, offered=_offered(packages or local_packages()))
+    top = module.split(".")[0]
+    if {canonicalize_name(top), DISTRIBUTIONS.get(top)} & names(declared):
+        return t("hint.package_declared", package=top)  # the environment's fault, not the notebook's
+    return t("hint.package_course", package=top, offered=", ".join(declared))
+
+
 def run_hint(ename: str, evalue: str, t: Translator, packages: dict[str, str] | None = None,
-             resources: Resources | None = None) -> str:
+             resources: Resources | None = None, declared: tuple[str, ...] | None = None) -> str:
     """A hint for a cell that raised, or "". `packages`: what the run's environment had (its record);
-    `resources`: the assignment's, whose output_dir and /tmp sizes a full disk meets."""
+    `resources`: the assignment's, whose output_dir and /tmp sizes a full disk meets; `declared`: the
+    requirements of the course's environment (grader.envs), None when the course declares none."""
     text = f"{ename}: {evalue}"
     missing = MISSING_MODULE.search(text) if ename in ("ModuleNotFoundError", "ImportError") else None
     if missing and missing.group(1).split(".")[0] == "google":
         return t("hint.colab")
     if missing:
-        return t("hint.package", package=missing.group(1), offered=_offered(packages or local_packages()))
+        return _package_hint(missing.group(1), t, packages, declared)
     if NO_GPU.search(text):
         return t("hint.device")
     if NETWORK.search(text):

@@ -60,6 +60,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.colab": "google.colab (drive.mount) only exists in Colab: remove that cell and read the data from "
                       "data_dir, which the grader fills in.",
         "hint.package": "the grader has no package {package}; it offers {offered}. Use those, or remove the import.",
+        "hint.package_course": "the course's environment has no package {package}: it has {offered} (and what "
+                               "they depend on). Use those, or remove the import.",
+        "hint.package_declared": "the course's environment should have {package}, but the grader could not import "
+                                 "it: this is not your notebook's fault; tell your instructor.",
         "hint.device": "do not set device yourself: use the device parameter the grader passes (\"cpu\" when there "
                        "is no GPU), e.g. model.to(device).",
         "hint.network": "the grader has no internet: no download=True, no pretrained weights from the internet; "
@@ -76,7 +80,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "Kaggle's format.",
         "hint.extension": "write the ids without their file extension (Path(name).stem), as test_dir lists them.",
         "hint.row_numbers": "the ids look like row numbers: write the test's own ids (test_dir's id array, file "
-                            "names or prompt ids) in the id column, as you read them.",
+                            "names, prompt ids or test.csv's id column) in the id column, as you read them.",
         "hint.labels": "a label is a class index 0-{last} or one of these names, exactly as in classes.txt: "
                        "{classes}.",
         "check.title": "Self-check of {notebook} for '{assignment}' (smoke mode, public validation split)",
@@ -89,6 +93,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.score": "validation {metric}: {value:.4f}",
         "check.flagged": "the grader will flag this for the instructor's review (the grade does not change): {what}",
         "check.pass": "Your notebook honours the contract.",
+        "check.no_environment": "the course's environment is not built on this machine: the notebook ran in the "
+                                "grader's own Python, which may hold other packages (`grader env build` builds it)",
         "check.fail": "Your notebook does not honour the contract yet: fix the items marked ✗.",
         "grades.missing": "not handed in",
         "grades.rejected": "handed in {days} day(s) after the deadline: not accepted",
@@ -242,6 +248,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hint.colab": "google.colab (drive.mount) solo existe en Colab: quita esa celda y lee los datos de "
                       "data_dir, que rellena el corrector.",
         "hint.package": "el corrector no tiene el paquete {package}; tiene {offered}. Usa esos, o quita el import.",
+        "hint.package_course": "el entorno del curso no tiene el paquete {package}: tiene {offered} (y lo que "
+                               "estos necesitan). Usa esos, o quita el import.",
+        "hint.package_declared": "el entorno del curso debería tener {package}, pero el corrector no pudo importarlo: "
+                                 "no es culpa de tu notebook; avisa a tu profesor.",
         "hint.device": "no fijes device tú: usa el parámetro device que pasa el corrector (\"cpu\" cuando no hay "
                        "GPU), por ejemplo model.to(device).",
         "hint.network": "el corrector no tiene internet: nada de download=True ni de pesos preentrenados de "
@@ -259,7 +269,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "formato de Kaggle.",
         "hint.extension": "escribe los ids sin la extensión del fichero (Path(nombre).stem), como aparecen en test_dir.",
         "hint.row_numbers": "los ids parecen números de fila: escribe en la columna id los ids del propio test (el "
-                            "array id de test_dir, los nombres de fichero o los ids de los prompts), tal cual los lees.",
+                            "array id de test_dir, los nombres de fichero, los ids de los prompts o la columna id de "
+                            "test.csv), tal cual los lees.",
         "hint.labels": "una etiqueta es un índice de clase 0-{last} o uno de estos nombres, tal cual están en "
                        "classes.txt: {classes}.",
         "check.title": "Autocomprobación de {notebook} para '{assignment}' (modo rápido, validación pública)",
@@ -272,6 +283,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "check.score": "{metric} en validación: {value:.4f}",
         "check.flagged": "el corrector lo señalará al profesor para su revisión (la nota no cambia): {what}",
         "check.pass": "Tu notebook cumple el contrato.",
+        "check.no_environment": "el entorno del curso no está construido en esta máquina: el notebook se ejecutó "
+                                "con el Python del corrector, que puede tener otros paquetes (`grader env build` "
+                                "lo construye)",
         "check.fail": "Tu notebook todavía no cumple el contrato: corrige los puntos marcados con ✗.",
         "grades.missing": "no entregada",
         "grades.rejected": "entregada {days} día(s) después del plazo: no se acepta",

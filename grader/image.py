@@ -3,7 +3,11 @@
 The build context holds only the Dockerfile and a wheels/ folder. `offline` fills wheels/ on the
 host with pip, for the Python and glibc of the base image (which must be on the engine already),
 and builds with no network: for engines that reach no package index, or none that their
-containers can use.
+containers can use. `wheels` takes a folder of wheels made beforehand instead.
+
+When the course declares its notebooks' environment (course.toml `[environment]`, grader.envs), the
+image's packages are the course's (ipykernel added), not the Dockerfile's defaults, and the image is
+labelled with them, so that `grader run` can tell whether it has what an assignment declares.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from typing import Callable
 
 from docker.errors import ContainerError, ImageNotFound
 
+from grader import envs
+from grader.course import Course
 from grader.runners.docker_runner import DEFAULT_IMAGE, connect
 
 BUILD_STAGE_LABEL = "grader.stage=build"
+# Installed by the Dockerfile's TORCH_PACKAGES (left out by --no-torch); every other package by PACKAGES.
+TORCH_FAMILY = {"torch", "torchvision", "torchaudio"}
 
 
 class ImageBuildError(RuntimeError):
@@ -72,29 +80,62 @@ def download_wheels(packages: list[str], into: Path, python: str, glibc: str) ->
                               f"{(done.stderr or done.stdout).strip()[-2000:]}")
 
 
+def course_packages(course: Course, torch: bool = True) -> tuple[dict[str, str], dict[str, str]]:
+    """The build args PACKAGES and TORCH_PACKAGES from the course's declared environment, and the image's
+    labels; ({}, {}) when the course declares none (the Dockerfile's defaults)."""
+    if not course.environment.declared:
+        return {}, {}
+    declared = envs.image_requirements(course)
+    family = [r for r in declared if envs.names([r]) <= TORCH_FAMILY]
+    if family and not torch:
+        raise ImageBuildError(f"--no-torch: the course declares {', '.join(family)} ([environment] in "
+                              f"{course.root / 'course.toml'}), which the image must hold")
+    others = [r for r in declared if r not in family]
+    # One word per requirement: the Dockerfile passes them to pip unquoted.
+    packages = [r.replace(" ", "") for r in (envs.KERNEL, *others)]
+    args = {"PACKAGES": " ".join(packages), "TORCH_PACKAGES": " ".join(r.replace(" ", "") for r in family)}
+    return args, envs.image_labels(course)
+
+
 def build_image(tag: str = DEFAULT_IMAGE, *, base_image: str | None = None, torch: bool = True,
                 offline: bool = False, dockerfile: Path | None = None,
                 build_args: dict[str, str] | None = None, on_line: Callable[[str], None] | None = None,
-                client=None) -> str:
+                client=None, course: Course | None = None, wheels: Path | None = None) -> str:
     """Build the execution image and tag it; returns the image id.
 
-    `build_args` set the Dockerfile's ARGs, e.g. TORCH_PACKAGES="torch==2.9.1 torchvision==0.24.1".
+    `build_args` set the Dockerfile's ARGs, e.g. TORCH_PACKAGES="torch==2.9.1 torchvision==0.24.1";
+    `course` sets PACKAGES and TORCH_PACKAGES from its declared environment, and labels the image;
+    `wheels`: a folder of wheels to build from with no network.
     """
     dockerfile = dockerfile or project_dockerfile()
     if not dockerfile.is_file():
         raise ImageBuildError(f"{dockerfile}: no Dockerfile there (give one with --file)")
-    client = client or connect()
+    if wheels is not None and not wheels.is_dir():
+        raise ImageBuildError(f"--wheels {wheels}: no such folder")
     build_args = dict(build_args or {})
+    declared, labels = course_packages(course, torch) if course else ({}, {})
+    overridden = sorted(set(declared) & set(build_args))
+    if overridden:
+        raise ImageBuildError(f"--build-arg {overridden[0]}: the course declares the notebooks' packages "
+                              f"([environment] in {course.root / 'course.toml'}): change them there")
+    build_args |= declared
+    client = client or connect()
     if base_image:
         build_args["BASE_IMAGE"] = base_image
     if not torch:
         build_args["TORCH_PACKAGES"] = ""
     args = {**dockerfile_defaults(dockerfile), **build_args}
+    offline = offline or wheels is not None
     with tempfile.TemporaryDirectory(prefix="grader-image-") as tmp:
         context = Path(tmp)
         shutil.copyfile(dockerfile, context / "Dockerfile")
         (context / "wheels").mkdir()
-        if offline:
+        if wheels is not None:
+            for wheel in wheels.iterdir():
+                if wheel.is_file():
+                    shutil.copyfile(wheel, context / "wheels" / wheel.name)
+            build_args["PIP_OPTIONS"] = "--no-index"
+        elif offline:
             packages = args.get("PACKAGES", "").split() + args.get("TORCH_PACKAGES", "").split()
             python, glibc = base_python(client, args["BASE_IMAGE"])
             if on_line:
@@ -105,7 +146,7 @@ def build_image(tag: str = DEFAULT_IMAGE, *, base_image: str | None = None, torc
         image_id = None
         try:
             stream = client.api.build(path=str(context), tag=tag, buildargs=build_args, rm=True, forcerm=True,
-                                      network_mode="none" if offline else None, decode=True)
+                                      network_mode="none" if offline else None, decode=True, labels=labels or None)
             for chunk in stream:
                 if "error" in chunk:
                     raise ImageBuildError(f"building {tag} failed: {chunk['error'].strip()}\n{''.join(log)}")
@@ -123,4 +164,4 @@ def build_image(tag: str = DEFAULT_IMAGE, *, base_image: str | None = None, torc
     return image_id
 
 
-__all__ = ["ImageBuildError", "build_image", "dockerfile_defaults", "project_dockerfile"]
+__all__ = ["ImageBuildError", "build_image", "course_packages", "dockerfile_defaults", "project_dockerfile"]

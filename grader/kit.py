@@ -4,6 +4,7 @@
     assignment.toml       the assignment's settings, without the private hidden set's path
     README.md, README.<lang>.md  rendered from the assignment's templates (grader.readme), else copied
     starter.ipynb         with KIT_URL set when course.toml has `[kit] url`
+    wheels/               the wheel of the grader that made the kit (grader.wheel), to `pip install` offline
     data/                 the notebook's data_dir: training and validation data, classes.txt (or vocab.json)
     practice/test/        a practice test built from the validation split, in the hidden test's layout
     practice/labels.csv   its answers, for self-checking
@@ -11,7 +12,7 @@
 No hidden test input, no hidden label, no course secret: everything comes from `public/` and
 `check/` of the prepared data, which derive from the public seed alone. `grader check NOTEBOOK
 --kit KIT` runs a notebook against a kit (a folder or its zip) on a machine that has only the
-grader package and the kit.
+grader package, installed from the kit's own wheel, and the kit.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ from grader.course import Assignment, Course, load_assignment
 from grader.data import layout
 from grader.data.sources import DataError
 from grader.readme import rendered as rendered_readmes
+from grader.wheel import own_wheel
 
 KIT_VERSION = 1
 # A kit holds a whole training set: many more files than a Moodle download, but never without end.
 KIT_LIMITS = Limits(max_files=500_000, max_bytes=8 << 30, max_file_bytes=2 << 30)
+
+
+def kit_name(assignment: str) -> str:
+    """The kit's folder, inside its zip and beside a student's notebook (the starter's `KIT`)."""
+    return f"{assignment}-kit"
 
 
 @dataclass
@@ -68,11 +75,14 @@ def write_kit(course: Course, name: str, out: Path) -> Path:
     data = layout(course, a)
     data.manifest()  # a clear DataError when the data is not prepared
     staging = Path(tempfile.mkdtemp(prefix=f"grader-kit-{name}-"))
-    root = staging / f"{name}-kit"
+    root = staging / kit_name(name)
     try:
         shutil.copytree(data.data_dir, root / "data")
         shutil.copytree(data.check_test_dir, root / "practice" / "test")
         shutil.copyfile(data.check_labels, root / "practice" / "labels.csv")
+        wheel = own_wheel(course.workdir)
+        (root / "wheels").mkdir()
+        shutil.copyfile(wheel, root / "wheels" / wheel.name)
         # READMEs rendered now, so that a kit never carries one older than its assignment.toml.
         readmes = {path.name: text for path, text in rendered_readmes(course, a).items()}
         for document in sorted(set(readmes) | {p.name for p in a.path.glob("README*.md")}) + ["starter.ipynb"]:

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from grader import envs
 from grader.assess import Assessment, assess
 from grader.audit.evidence import run_flags
 from grader.course import Assignment, Course
@@ -30,6 +31,7 @@ from grader.runners import Job, Runner, RunResult, get_runner
 from grader.runners.base import ERROR, INVALID_NOTEBOOK, INVALID_SUBMISSION, OK, now_utc
 from grader.screening import screen
 from grader.submissions import InvalidNotebook, Submission, discover, load_notebook
+from grader.wheel import DISTRIBUTION
 
 if TYPE_CHECKING:
     from grader.kit import Kit
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
 def grader_version() -> str:
     """The package version and a digest of its source: two checkouts of one version told apart."""
     try:
-        version = metadata.version("grader")
+        version = metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
         version = "unknown"
     digest = hashlib.sha256()
@@ -79,6 +81,8 @@ class _Context:
     version: str
     anchor: float | None  # the score a relative grade scale subtracts
     guard: DataGuard
+    python: str  # the kernel's (grader.envs.job_python)
+    declared: tuple[str, ...] | None  # what the course's environment offers; None: it declares none
 
 
 @dataclass
@@ -217,6 +221,8 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
             pending.append(_Pending(sub, sub_id, context))
         if verify and len(pending) > verify:
             pending = random.sample(pending, verify)
+        # Before the batch: an environment that lacks a declared package would fail every hand-in.
+        refuse_missing_environment(course, runner, [item.context.assignment for item in pending])
         try:  # before the batch: nothing runs on data that is not the prepared one
             for context in contexts.values():
                 if context is not None:
@@ -260,7 +266,7 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
                 finish(item, result, Assessment(status, message), ran=False)
                 continue
             job = make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
-                           smoke=False, time_limit=timeout or a.time_limit_s)
+                           smoke=False, time_limit=timeout or a.time_limit_s, python=item.context.python)
             jobs_by_key[job.key] = (item, job)
 
         parallel = jobs or course.jobs
@@ -277,7 +283,7 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
                 break
             try:
                 outcome = assess(result, context.assignment, context.data.labels, context.data.classes, t,
-                                 context.anchor)
+                                 context.anchor, context.declared)
             except Exception as exc:  # a scoring fault is this row's error, not the batch's
                 outcome = Assessment("error", f"scoring failed: {type(exc).__name__}: {exc}")
             finish(item, result, outcome)
@@ -306,7 +312,35 @@ def _context(course: Course, name: str, book: Gradebook, report: BatchReport) ->
                 f"assignment {name}: its submissions were not graded: its grade scale is relative to the "
                 f"{assignment.relative_to}'s score, not measured on this data yet: run `grader reference run {name}`")
             return None
-    return _Context(assignment, data, assignment_version(assignment, data, anchor), anchor, DataGuard(data, name))
+    declared = envs.requirements(course, assignment) if course.environment.declared else None
+    return _Context(assignment, data, assignment_version(assignment, data, anchor), anchor, DataGuard(data, name),
+                    envs.job_python(course, assignment), declared)
+
+
+def refuse_missing_environment(course: Course, runner: Runner, assignments: list[Assignment]) -> None:
+    """Raise envs.EnvMissing, naming each assignment's missing packages and the command that adds them, when
+    the environment the runner runs notebooks in lacks what they declare (a course that declares no
+    environment: never)."""
+    if not course.environment.declared:
+        return
+    image = None
+    if runner.name == "docker":
+        image = runner.image
+
+        def lacking(a: Assignment) -> list[str]:
+            return envs.missing_from_image(course, a, runner.image_labels)
+    elif runner.name in ("bwrap", "local") or getattr(runner, "worker_runner", "") in ("bwrap", "local"):
+        def lacking(a: Assignment) -> list[str]:
+            return envs.missing(course, a)
+    else:  # a dask runner's docker workers: their engines' images, which this host cannot see
+        return
+    faults = {a.name: lacking(a) for a in {a.name: a for a in assignments}.values()}
+    faults = {name: found for name, found in faults.items() if found}
+    if faults:
+        where = f"the image {image}" if image else "the notebooks' environment"
+        needs = "; ".join(f"{name} needs {', '.join(found)}" for name, found in sorted(faults.items()))
+        raise envs.EnvMissing(f"{where} lacks what the assignments declare ({needs}): nothing was run. "
+                              f"Build it: {envs.fix_command(course, image)}")
 
 
 def _evidence(item: _Pending, outcome: Assessment, result: RunResult) -> list[dict]:
@@ -341,12 +375,13 @@ def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
 
 
 def make_job(a: Assignment, data: DataLayout | Kit, key: str, notebook: Path, run_dir: Path, *, smoke: bool,
-             time_limit: float, test_dir: Path | None = None) -> Job:
-    """The one way a notebook of an assignment is run: graded, self-checked or as a reference."""
+             time_limit: float, test_dir: Path | None = None, python: str = "") -> Job:
+    """The one way a notebook of an assignment is run: graded, self-checked or as a reference.
+    `python`: the kernel's (grader.envs.job_python); "" for the runner's own."""
     return Job(
         key=key, notebook=notebook, run_dir=run_dir, data_dir=data.data_dir, test_dir=test_dir or data.test_dir,
         parameters={"seed": a.seed, "smoke": smoke, "time_budget_s": time_limit},
         time_limit_s=time_limit, cell_timeout_s=min(a.cell_timeout_s, time_limit),
         memory_mb=a.resources.memory_mb, cpus=a.resources.cpus, gpu=a.resources.gpu,
         pids_limit=a.resources.pids, tmp_mb=a.resources.tmp_mb, shm_mb=a.resources.shm_mb,
-        output_mb=a.resources.output_mb)
+        output_mb=a.resources.output_mb, python=python)

@@ -19,10 +19,12 @@ from pathlib import Path
 
 import jinja2
 
-from grader.course import LANGUAGES, Assignment, ConfigError, Course
-from grader.data.sources import SOURCE_FACTS
+from grader.course import LANGUAGES, Assignment, Course
+from grader.data import source_facts
+from grader.envs import requirements
 from grader.i18n import long_date
 from grader.scoring import LOWER_IS_BETTER, NEEDS_PROBABILITIES
+from grader.wheel import wheel_name
 
 SHARED_TEMPLATES = Path(__file__).parent / "templates" / "readme"
 # What a notebook's parameters cell holds when it runs outside the grader (the kit's folders, no GPU);
@@ -56,12 +58,9 @@ def parameters(a: Assignment) -> dict[str, object]:
 
 
 def facts(course: Course, a: Assignment) -> dict:
-    """Everything a README states, from the configuration alone (no data needs to be prepared)."""
-    if a.dataset not in SOURCE_FACTS:
-        raise ConfigError(a.path / "assignment.toml", "dataset.name", f"one of {', '.join(sorted(SOURCE_FACTS))}",
-                          a.dataset)
-    source = SOURCE_FACTS[a.dataset]
-    classes = list(a.classes or source.classes or ())
+    """Everything a README states, from the configuration and a generic source's files (nothing is prepared)."""
+    source = source_facts(course, a)
+    classes = list(source.classes or ())
     groups = [g for g in course.policy.groups if a.name in g.assignments and len(g.assignments) > 1]
     anchor = {"baseline": a.baseline_notebook, "reference": a.reference_notebook}.get(a.relative_to)
     return {
@@ -72,14 +71,13 @@ def facts(course: Course, a: Assignment) -> dict:
         "metric": a.primary_metric, "lower_is_better": a.primary_metric in LOWER_IS_BETTER,
         "share": a.primary_metric in SHARES,
         "scale": sorted(a.scale.points), "relative_to": a.relative_to,
-        "anchor": _relative(anchor, course) if anchor else None,
         "anchor_is_starter": anchor is not None and anchor.resolve() == (a.path / "starter.ipynb").resolve(),
         "group": groups[0] if groups else None,
         "rounding": course.policy.rounding, "counts": course.policy.counts, "missing": course.policy.missing,
         "late": a.late or course.policy.late,
         "parameters": parameters(a),
         "form": source.form if a.task != "next_character" else "text",
-        "shape": source.shape, "layout": a.layout,
+        "shape": source.shape, "layout": a.layout, "features": list(source.columns), "label_column": a.label,
         "classes": classes, "n_classes": len(classes) or None,
         "validation_pct": _number(100 * a.validation_fraction),
         "train_pct": _number(100 * (1 - a.validation_fraction)),
@@ -89,16 +87,9 @@ def facts(course: Course, a: Assignment) -> dict:
         "probability_metrics": [m for m in a.metrics if m in NEEDS_PROBABILITIES],
         "screening": a.screening,
         "kit_url": course.kit_address(a.name),
-        "reference": (_relative(a.reference_notebook, course)
-                      if a.reference_notebook and a.reference_notebook.is_file() else None),
+        # The kit's own install: the grader that made it, and what the notebooks run with.
+        "wheel": wheel_name(), "packages": list(requirements(course, a)),
     }
-
-
-def _relative(path: Path, course: Course) -> str:
-    try:
-        return str(path.resolve().relative_to(course.root))
-    except ValueError:
-        return path.name
 
 
 def _environment(a: Assignment) -> jinja2.Environment:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from grader import envs
 from grader.assess import assess
 from grader.check import SMOKE_TIME_LIMIT_S
 from grader.course import Assignment, Course
@@ -20,7 +21,7 @@ from grader.data import DataError, layout
 from grader.data.sources import sha256_file
 from grader.gradebook import Gradebook
 from grader.i18n import translator
-from grader.pipeline import make_job, make_runner, new_run_dir
+from grader.pipeline import make_job, make_runner, new_run_dir, refuse_missing_environment
 from grader.runners import Runner
 from grader.runners.base import ERROR, OK, now_utc
 from grader.runners.gpus import gpu_name
@@ -68,6 +69,7 @@ def run_references(course: Course, names: list[str] | None = None, *, smoke: boo
     mode = "smoke" if smoke else "full"
     runner = make_runner(course, runner, trusted=True)  # the course's own notebooks need no sandbox
     assignments = [course.assignment(n) for n in (names or sorted(course.assignments))]
+    refuse_missing_environment(course, runner, [a for a in assignments if notebooks(a)])
     rows: list[ReferenceRow] = []
 
     def finish(row: ReferenceRow) -> None:
@@ -91,7 +93,8 @@ def run_references(course: Course, names: list[str] | None = None, *, smoke: boo
                 if a.relative_to != "none":  # this batch's measurement first, else the recorded one
                     recorded = book.anchor_score(a.name, a.relative_to, data_sha)
                     anchor = batch_scores.get((a.name, a.relative_to), recorded)
-                outcome = assess(result, a, data.labels, data.classes, t, anchor)
+                declared = envs.requirements(course, a) if course.environment.declared else None
+                outcome = assess(result, a, data.labels, data.classes, t, anchor, declared)
                 batch_scores[(a.name, role)] = outcome.primary_score
                 device = describe_device(job.gpu) if runner.name == "local" else f"{runner.name} runner"
                 row = ReferenceRow(a.name, role, mode, outcome.status, outcome.message, a.primary_metric,
@@ -124,5 +127,5 @@ def _prepare(course: Course, a: Assignment, role: str, mode: str, timeout: float
     smoke = mode == "smoke"
     limit = timeout or (min(a.time_limit_s, SMOKE_TIME_LIMIT_S) if smoke else a.time_limit_s)
     job = make_job(a, data, a.name, notebook.resolve(), new_run_dir(course, a.name, f"_{role}"),
-                   smoke=smoke, time_limit=limit)
+                   smoke=smoke, time_limit=limit, python=envs.job_python(course, a))
     return data, data_sha, notebook, job

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 ./scripts/sandbox.sh  # bubblewrap: the demo's hand-ins are graded in its sandbox
 export PATH="$PWD/.venv/bin:$PATH"
 grader data prepare digits --course demo
+grader env build --course demo  # the notebooks' own Python: demo/course.toml's [environment]
 grader run demo/submissions --course demo
 grader status --course demo
 grader moodle roster demo/participants.csv --course demo

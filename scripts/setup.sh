@@ -12,6 +12,8 @@ if [[ -z $PYTHON ]]; then
 fi
 [[ -n $PYTHON ]] || { echo "error: Python >= 3.11 is required" >&2; exit 1; }
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
+# The distribution was called `grader` before it became dl-course-grader: an old .venv drops it first.
+if .venv/bin/python -m pip show -q grader >/dev/null 2>&1; then .venv/bin/python -m pip uninstall -q -y grader; fi
 # Extras: GRADER_EXTRAS="dev,torch" also installs torch/torchvision for the reference solutions.
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${GRADER_EXTRAS:-dev}]" 2>&1 \
   | { grep -v "is ignored: it is neither" || true; }

@@ -7,6 +7,7 @@ colour, plus noise.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import struct
 from pathlib import Path
@@ -97,3 +98,36 @@ GENERATORS = {
     "text-generation": make_text,
     "dog-breeds": make_dogs,
 }
+
+
+# An instructor's own data, as `grader new assignment --data` takes it.
+SHAPES = ("circle", "cross", "square")
+SPECIES = ("adelie", "chinstrap", "gentoo")
+
+
+def shape_images(root: Path, per_class: int = 12, size: int = 8) -> Path:
+    """Tiny RGB PNGs of three drawn shapes on noise, one folder per class (image-folders)."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    c, r = (size - 1) / 2, size / 3
+    masks = {"circle": (yy - c) ** 2 + (xx - c) ** 2 < r * r, "cross": (abs(yy - xx) < 1) | (abs(yy + xx - 2 * c) < 1),
+             "square": (abs(yy - c) < r) & (abs(xx - c) < r)}
+    for name in SHAPES:
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 60, (size, size, 3))
+            pixels[masks[name]] += 180
+            Image.fromarray(pixels.astype(np.uint8)).save(root / name / f"{i:03d}.png")
+    return root
+
+
+def species_table(path: Path, rows: int = 90) -> Path:
+    """A CSV of three species, told apart by their bill, with a text column and a label column (table)."""
+    rng = np.random.default_rng(1)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["bill_mm", "island", "species"])
+        for i in range(rows):
+            writer.writerow([round(38 + 5 * (i % 3) + rng.normal(), 2), ["biscoe", "dream"][i % 2],
+                             ["adelie", "gentoo", "chinstrap"][i % 3]])
+    return path

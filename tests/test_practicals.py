@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,10 @@ def practicals(tmp_path_factory, sources) -> Path:
     """A copy of this repository's course with the data of every practical prepared."""
     root = tmp_path_factory.mktemp("practicals") / "course"
     root.mkdir()
-    shutil.copy(REPO / "course.toml", root)
+    # Without its [environment]: the references run in the test venv, which holds the course's packages (the
+    # `torch` extra); building the course's own (torch: GBs) is the instructor's; test_envs builds a small one.
+    toml = (REPO / "course.toml").read_text(encoding="utf-8")
+    (root / "course.toml").write_text(re.sub(r"(?ms)^\[environment\]\n.*?(?=^\[|\Z)", "", toml), encoding="utf-8")
     for folder in ("assignments", "reference"):
         shutil.copytree(REPO / folder, root / folder)
     course = load_course(root)

@@ -22,7 +22,9 @@ from grader.data.sources import SOURCE_FACTS
 
 REPO = Path(__file__).resolve().parents[1]
 PRACTICALS = sorted(p.name for p in (REPO / "assignments").iterdir() if (p / "assignment.toml").is_file())
-GROUPED = {a for g in load_course(REPO).policy.groups for a in g.assignments}
+# "Hand in 2 of the 3, the best 2 count" governs these; a group of several where all count, those.
+BEST_OF = {a for g in load_course(REPO).policy.groups if g.best < len(g.assignments) for a in g.assignments}
+ALL_COUNT = {a for g in load_course(REPO).policy.groups if g.best == len(g.assignments) > 1 for a in g.assignments}
 
 
 def defaults(source: str) -> dict[str, object]:
@@ -97,8 +99,10 @@ def test_starters_declare_the_parameters_their_readmes_give(course_root):
 def test_the_group_rule_is_in_the_readmes_of_every_practical_it_governs(name):
     spanish = (REPO / "assignments" / name / "README.md").read_text(encoding="utf-8")
     english = (REPO / "assignments" / name / "README.en.md").read_text(encoding="utf-8")
-    governed = name in GROUPED
+    governed = name in BEST_OF
     assert ("cuentan las dos mejores" in spanish) is governed and ("the best two count" in english) is governed
+    averaged = name in ALL_COUNT
+    assert ("cuentan todas" in spanish) is averaged and ("all count" in english) is averaged
 
 
 # The source files in ../shared/datasets, where present, for the sources whose classes the READMEs name.

@@ -9,6 +9,8 @@ public corpus) cannot be looked up. Accepted forms:
                     for array sources (MNIST, CIFAR) also an .npz with x (uint8, the source's
                     image shape) and y (class indices). Images for an array source are converted
                     to its size and channels.
+    table           a CSV or Parquet file with the source table's feature and label columns,
+                    whose labels are classes of this assignment.
     text            one UTF-8 .txt file whose characters are all in the public corpus.
 """
 
@@ -18,9 +20,12 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from grader.data.images import IMAGENETTE_CLASSES, IMAGE_SUFFIXES, _breed, _class_folders, _files_digest, _labelled
-from grader.data.sources import DataError, RawDataset, TextCorpus, sha256_file
+from grader.data.sources import DataError, RawDataset, RawTable, TextCorpus, sha256_file
+from grader.data.tables import header, read_labelled, table_file
+from grader.data.text import text_file
 
 
 def _class_name(folder: str) -> str:
@@ -41,7 +46,7 @@ def hidden_examples(path: Path, raw: RawDataset) -> tuple[np.ndarray, np.ndarray
     if unknown:
         raise DataError(f"{path}: folders {', '.join(unknown)} are not classes of this assignment "
                         f"(classes: {', '.join(raw.classes)})")
-    if not by_class:
+    if not any(by_class.values()):
         raise DataError(f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in class folders")
     files, y = _labelled(by_class, raw.classes)
     digest = _files_digest(path, files)
@@ -81,13 +86,26 @@ def _as_arrays(files: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.stack(images).reshape(len(images), *shape)
 
 
+def hidden_table(path: Path, raw: RawTable) -> tuple[pd.DataFrame, np.ndarray, str]:
+    """(features, y, digest) of a private hidden table, with the source table's columns."""
+    path = table_file(path)
+    needed = [*(str(c) for c in raw.x_train.columns), raw.label]
+    missing = [c for c in needed if c not in header(path)]
+    if missing:
+        raise DataError(f"{path}: no column {', '.join(missing)}: a private hidden table has the source table's "
+                        f"columns ({', '.join(needed)})")
+    x, names = read_labelled(path, needed[:-1], raw.label)
+    unknown = sorted(set(names.tolist()) - set(raw.classes))
+    if unknown:
+        raise DataError(f"{path}: labels {', '.join(unknown[:10])} are not classes of this assignment "
+                        f"(classes: {', '.join(raw.classes[:20])})")
+    index = {c: i for i, c in enumerate(raw.classes)}
+    return x, np.array([index[n] for n in names], dtype=np.int64), sha256_file(path)
+
+
 def hidden_text(path: Path, corpus: TextCorpus) -> tuple[str, str]:
     """(text, digest) of a private hidden text; every character must be one the model can predict."""
-    if path.is_dir():
-        candidates = sorted(path.glob("*.txt"))
-        if len(candidates) != 1:
-            raise DataError(f"{path}: expected one .txt file, found {len(candidates)}")
-        path = candidates[0]
+    path = text_file(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

@@ -11,12 +11,30 @@ its public and private halves, its ids) derives from the seed and the course sec
     check/    test/ and labels.csv from the validation split, for `grader check`
     manifest.json                                         -> checksums, counts, classes, version
 
-What public/ and test/ hold depends on the source:
+What public/ and test/ hold depends on the source's form:
 
     image arrays   public/train.npz, valid.npz (x, y)       test/test.npz (id, x)
     image files    public/train/<class>/*.jpg, valid/...    test/images/<id>.jpg
                    or (layout "csv") public/images/*.jpg with train.csv, valid.csv (id, label)
+    table          public/train.csv, valid.csv (features    test/test.csv (id, features)
+                   and the label column, by class name)
     text           public/train.txt, valid.txt, vocab.json   test/prompts.json [{id, prompt}]
+
+check/test/ holds the validation inputs in test/'s form (a table's: check/test/test.csv).
+
+The source's files come from `--from`, else the assignment's `[dataset] path` (relative to the
+course folder); a generic source (grader.data.sources) needs one of them. Their checksums are
+recorded in `assignments/<name>/data.lock.json` at the first prepare and verified by every later
+one before anything is written (grader.data.lock): commit the lock with the course, and a
+colleague's prepare uses the same data or says which file differs. `verify=False` (`--no-verify`)
+accepts data that differs from the official files or from the lock, and records it again.
+
+A table's hidden rows are a share (test_fraction) of its rows drawn with the public seed, shuffled
+and named with the course secret (`hidden_from`: a private table with the same columns instead).
+The public-hidden defences of image and text sources (grader.data.public_hidden) do not apply: a
+table is taken as the instructor's own data, with no public labelled copy to look rows up in; a
+shift would falsify exact or categorical values, and a public copy could be matched on its feature
+values however they were perturbed. A table that is public needs a private hidden table.
 """
 
 from __future__ import annotations
@@ -26,16 +44,21 @@ import hashlib
 import json
 import shutil
 import tempfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from grader.course import Assignment, Course
-from grader.data.hidden import hidden_examples, hidden_text
+from grader.data import lock
+from grader.data.hidden import hidden_examples, hidden_table, hidden_text
 from grader.data.public_hidden import (CANARY_SHARE, canary_mask, mix_canaries, secret_subset, splice_prompts,
                                        transform_image_file, transform_images, write_canaries)
-from grader.data.sources import DataError, RawDataset, TextCorpus, load_source, sha256_file
+from grader.data.sources import (PEEKS, DataError, RawDataset, RawTable, SourceOptions, TextCorpus, load_source,
+                                 sha256_file)
+from grader.data.tables import ID_COLUMN
 from grader.secret import derive, derive_seed, fingerprint, load_secret
 
 @dataclass(frozen=True)
@@ -90,24 +113,42 @@ class Hidden:
     source: Path | None  # a private hidden set; None: the source's own test split (public)
 
 
+def source_path(a: Assignment, from_path: Path | None = None) -> Path | None:
+    """The source's files: `from_path` (--from), else `[dataset] path`; None: a practical's download."""
+    path = Path(from_path) if from_path else a.data_path
+    if path is None:
+        if a.dataset in PEEKS:
+            raise DataError(f"assignment {a.name}: the '{a.dataset}' source reads your own files, and its [dataset] "
+                            f"has no `path`: set it, or run `grader data prepare {a.name} --from PATH`")
+        return None
+    if not path.exists():
+        given = "--from" if from_path else f"`path` in the [dataset] of {a.name}"
+        raise DataError(f"{path}: no such file or folder ({given}); put the data there, or run "
+                        f"`grader data prepare {a.name} --from PATH`")
+    return path
+
+
 def prepare(course: Course, assignment: Assignment, from_path: Path | None = None, verify: bool = True,
             hidden_from: Path | None = None) -> dict:
     """Load the source, split it and write the layout atomically; return the manifest.
 
-    `hidden_from` (default: the assignment's `[dataset] hidden_from`) is a private hidden test set.
+    `from_path` (default: the assignment's `[dataset] path`) holds the source's files; `hidden_from`
+    (default: the assignment's `[dataset] hidden_from`) is a private hidden test set.
     """
-    for path in (from_path, hidden_from):
-        if path is not None and not Path(path).exists():
-            raise DataError(f"{path}: no such file or folder")
+    if hidden_from is not None and not Path(hidden_from).exists():
+        raise DataError(f"{hidden_from}: no such file or folder")
     hidden = Hidden(load_secret(course.workdir, create=True),
                     Path(hidden_from) if hidden_from else assignment.hidden_from)
     if hidden.source is not None and not hidden.source.exists():
         raise DataError(f"{hidden.source}: no such file or folder (the assignment's hidden_from)")
-    raw = load_source(assignment.dataset, Path(from_path) if from_path else None, verify)
-    is_text = isinstance(raw, TextCorpus)
+    raw = load_source(assignment.dataset, source_path(assignment, from_path), verify, SourceOptions.of(assignment))
+    is_text, is_table = isinstance(raw, TextCorpus), isinstance(raw, RawTable)
     if is_text != (assignment.task == "next_character"):
-        raise DataError(f"dataset '{assignment.dataset}' holds {'text' if is_text else 'labelled images'}; "
-                        f"assignment {assignment.name} has task '{assignment.task}'")
+        holds = "text" if is_text else "a table" if is_table else "labelled images"
+        raise DataError(f"dataset '{assignment.dataset}' holds {holds}; assignment {assignment.name} has task "
+                        f"'{assignment.task}'")
+    if verify:
+        lock.verify(assignment, raw.checksums, raw.origin)
     if not is_text:
         raw = _only_classes(_check_raw(raw), assignment.classes)
     target = layout(course, assignment)
@@ -118,8 +159,12 @@ def prepare(course: Course, assignment: Assignment, from_path: Path | None = Non
         out = DataLayout(staging)
         for folder in (out.data_dir, out.test_dir, out.labels.parent, out.check_test_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        facts = (_write_text(out, raw, assignment, hidden) if is_text
-                 else _write_examples(out, raw, assignment, hidden))
+        if is_text:
+            facts = _write_text(out, raw, assignment, hidden)
+        elif is_table:
+            facts = _write_table(out, raw, assignment, hidden)
+        else:
+            facts = _write_examples(out, raw, assignment, hidden)
         facts["secret"] = fingerprint(hidden.secret)
         manifest = _write_manifest(out, raw, assignment, verify, facts)
         if target.root.exists():
@@ -127,18 +172,28 @@ def prepare(course: Course, assignment: Assignment, from_path: Path | None = Non
         staging.rename(target.root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    lock.record(assignment, raw.checksums)
     return manifest
 
 
-def _check_raw(raw: RawDataset) -> RawDataset:
+def _check_raw(raw: RawDataset | RawTable) -> RawDataset | RawTable:
     if len(raw.x_train) != len(raw.y_train):
         raise DataError(f"{raw.origin}: {len(raw.x_train)} training inputs but {len(raw.y_train)} labels")
+    if not len(raw.y_train):
+        raise DataError(f"{raw.origin}: no labelled examples")
     if raw.y_train.min() < 0 or raw.y_train.max() >= len(raw.classes):
         raise DataError(f"{raw.origin}: labels outside 0..{len(raw.classes) - 1}")
+    # classes.txt holds one name a line, and scoring strips what a notebook writes: names must survive both.
+    bad = [c for c in raw.classes if not c or c != c.strip() or "\n" in c or "\r" in c]
+    if bad:
+        raise DataError(f"{raw.origin}: class names must be one line with no space around: {bad[:5]!r}")
+    twice = sorted({c for c in raw.classes if raw.classes.count(c) > 1})
+    if twice:
+        raise DataError(f"{raw.origin}: class names given twice: {', '.join(twice)}")
     return raw
 
 
-def _only_classes(raw: RawDataset, wanted: tuple[str, ...] | None) -> RawDataset:
+def _only_classes(raw: RawDataset | RawTable, wanted: tuple[str, ...] | None) -> RawDataset | RawTable:
     """Keep the classes an assignment names (two breeds out of Stanford Dogs' 120), re-indexed."""
     if not wanted:
         return raw
@@ -157,7 +212,7 @@ def _only_classes(raw: RawDataset, wanted: tuple[str, ...] | None) -> RawDataset
 
     x_train, y_train = select(raw.x_train, raw.y_train)
     x_test, y_test = select(raw.x_test, raw.y_test)
-    return RawDataset(x_train, y_train, list(wanted), x_test, y_test, raw.checksums, raw.origin)
+    return replace(raw, x_train=x_train, y_train=y_train, classes=list(wanted), x_test=x_test, y_test=y_test)
 
 
 def opaque_ids(seed: int, name: str, count: int, secret: bytes | None = None) -> np.ndarray:
@@ -224,10 +279,65 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hid
     if defended:
         write_canaries(out.labels, test_ids[canary])
     _write_labels(out.check_labels, check_ids, y_train[valid], np.full(len(valid), "public"))
-    return {"classes": raw.classes, **hidden_facts, "counts": {
+    form = {"form": "files"} if raw.holds_files else {"form": "arrays", "shape": list(x_train.shape[1:])}
+    return {**form, "classes": raw.classes, **hidden_facts, "counts": {
         "train": int(len(train)), "valid": int(n_valid), "test": int(len(x_test)),
         "test_public": int((splits == "public").sum()), "test_private": int((splits == "private").sum()),
         "canaries": int(canary.sum())}}
+
+
+# A table's ids start with a letter, so that pandas reads them as text: a hex id such as 1234e5678901
+# would otherwise parse as a number.
+ROW_ID_PREFIX = "r"
+
+
+def _write_table(out: DataLayout, raw: RawTable, a: Assignment, hidden: Hidden) -> dict:
+    """Public rows with their class names in train.csv and valid.csv; hidden rows in test.csv under secret ids,
+    in a secret order (no transform or canaries: see the module docstring)."""
+    rng = np.random.default_rng(a.seed)  # public: what students may reproduce
+    x, y = raw.x_train, raw.y_train
+    if hidden.source is not None:
+        x_test, y_test, digest = hidden_table(hidden.source, raw)
+        hidden_facts = {"hidden": {"public": False, "origin": str(hidden.source), "sha256": digest}}
+    else:
+        order = rng.permutation(len(x))
+        cut = int(round(len(order) * a.test_fraction))
+        x_test, y_test = x.iloc[order[:cut]], y[order[:cut]]
+        x, y = x.iloc[order[cut:]], y[order[cut:]]
+        hidden_facts = {"hidden": {"public": True, "origin": raw.origin, "defended": False}}
+    order = rng.permutation(len(x))
+    n_valid = int(round(len(order) * a.validation_fraction))
+    valid, train = order[:n_valid], order[n_valid:]
+    if min(len(train), n_valid, len(x_test)) == 0:
+        raise DataError(f"{raw.origin}: {len(raw.x_train)} rows are too few for training, validation and hidden "
+                        f"test rows (test_fraction {a.test_fraction}, validation_fraction {a.validation_fraction})")
+    secret_rng = np.random.default_rng(derive_seed(hidden.secret, a.name, a.seed, "test"))
+    test_order = secret_rng.permutation(len(x_test))
+    x_test, y_test = x_test.iloc[test_order], y_test[test_order]
+    test_ids = np.char.add(ROW_ID_PREFIX, opaque_ids(a.seed, f"{a.name}/test", len(x_test), hidden.secret))
+    check_ids = np.char.add(ROW_ID_PREFIX, opaque_ids(a.seed, f"{a.name}/check", n_valid))
+    splits = _public_splits(len(x_test), a.public_fraction)
+    names = np.array(raw.classes, dtype=object)
+
+    (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
+    for part, rows in (("train", train), ("valid", valid)):
+        public = x.iloc[rows].reset_index(drop=True)
+        public[raw.label] = names[y[rows]]
+        _write_csv(out.data_dir / f"{part}.csv", public)
+    for folder, ids, inputs in ((out.test_dir, test_ids, x_test), (out.check_test_dir, check_ids, x.iloc[valid])):
+        _write_csv(folder / "test.csv", pd.concat([pd.DataFrame({ID_COLUMN: ids}), inputs.reset_index(drop=True)],
+                                                  axis=1))
+    _write_labels(out.labels, test_ids, y_test, splits)
+    _write_labels(out.check_labels, check_ids, y[valid], np.full(n_valid, "public"))
+    return {"form": "table", "classes": raw.classes, "columns": [str(c) for c in x.columns], "label": raw.label,
+            **hidden_facts, "counts": {
+                "train": int(len(train)), "valid": int(n_valid), "test": int(len(x_test)),
+                "test_public": int((splits == "public").sum()), "test_private": int((splits == "private").sum()),
+                "canaries": 0}}
+
+
+def _write_csv(path: Path, frame: pd.DataFrame) -> None:
+    frame.to_csv(path, index=False, lineterminator="\n", encoding="utf-8")
 
 
 def _image_name(source: str) -> str:
@@ -236,8 +346,22 @@ def _image_name(source: str) -> str:
     return path.stem + suffix
 
 
+def _public_names(files: np.ndarray, labels: np.ndarray, classes: list[str]) -> list[str]:
+    """Each public image's name in the one images/ folder of layout "csv": its own, prefixed with its class
+    where two classes hold the same name (cat/1.png and dog/1.png)."""
+    names = [_image_name(f) for f in files]
+    count = Counter(names)
+    unique = [n if count[n] == 1 else f"{classes[label]}-{n}" for n, label in zip(names, labels)]
+    twice = sorted(n for n, k in Counter(unique).items() if k > 1)
+    if twice:
+        raise DataError(f"two images of one class would both be named {', '.join(twice[:5])} (say 1.jpg and "
+                        "1.jpeg): rename one, or use layout = \"folders\"")
+    return unique
+
+
 def _write_image_files(out: DataLayout, classes: list[str], style: str, x: np.ndarray, y: np.ndarray,
                        train: np.ndarray, valid: np.ndarray) -> None:
+    names = _public_names(x, y, classes) if style == "csv" else []
     for part, rows in (("train", train), ("valid", valid)):
         if style == "folders":
             for i in rows:
@@ -250,10 +374,9 @@ def _write_image_files(out: DataLayout, classes: list[str], style: str, x: np.nd
         with open(out.data_dir / f"{part}.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(["id", "label"])
-            for i in sorted(rows, key=lambda r: _image_name(x[r])):
-                name = _image_name(x[i])
-                shutil.copyfile(x[i], images / name)
-                writer.writerow([Path(name).stem, classes[y[i]]])
+            for i in sorted(rows, key=lambda r: names[r]):
+                shutil.copyfile(x[i], images / names[i])
+                writer.writerow([Path(names[i]).stem, classes[y[i]]])
 
 
 def _copy_images(folder: Path, ids: np.ndarray, files: np.ndarray) -> None:
@@ -317,12 +440,13 @@ def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment, hidden: Hidd
         if defended:
             write_canaries(labels, ids[canary])
         counts[name], canaries = len(starts), canaries + int(canary.sum())
-    return {"classes": [str(i) for i in range(len(vocab))], "vocab": vocab, **hidden_facts, "counts": {
+    return {"form": "text", "classes": [str(i) for i in range(len(vocab))], "vocab": vocab, **hidden_facts, "counts": {
         "train_chars": valid_start, "valid_chars": test_start - valid_start, "test_chars": len(text) - test_start,
         "test": counts["test"], "check": counts["check"], "canaries": canaries, "context": a.context}}
 
 
-def _write_manifest(out: DataLayout, raw: RawDataset | TextCorpus, a: Assignment, verified: bool, facts: dict) -> dict:
+def _write_manifest(out: DataLayout, raw: RawDataset | RawTable | TextCorpus, a: Assignment, verified: bool,
+                    facts: dict) -> dict:
     files = sorted(p for p in out.root.rglob("*") if p.is_file())
     outputs = {str(p.relative_to(out.root)): sha256_file(p) for p in files}
     manifest = {

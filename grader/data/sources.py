@@ -1,8 +1,18 @@
-"""Dataset sources, registered by name: each loads the raw arrays from a real download or a local copy.
+"""Dataset sources, registered by name: each loads the raw data from a real download or a local copy.
 
-A source returns a `RawDataset`; `grader.data.prepare` turns it into the public/hidden layout.
-Known files are checked against their published checksums, so a truncated or corrupt copy is
-refused before anything is written.
+A source returns a `RawDataset` (images), a `RawTable` (rows of a CSV or Parquet file) or a
+`TextCorpus`; `grader.data.prepare` turns it into the public/hidden layout. Known files are checked
+against their published checksums, so a truncated or corrupt copy is refused before anything is
+written.
+
+Two kinds of source:
+
+- the course's practicals (mnist, digits, cifar10, cifar100, imagenette, dogs, tinyshakespeare):
+  downloaders or known archives, whose layout and classes are fixed (`SOURCE_FACTS`);
+- generic sources, which read an instructor's own files from `[dataset] path` (or `--from`):
+  "image-folders" (grader.data.images), "arrays" (grader.data.arrays), "table"
+  (grader.data.tables) and "text" (grader.data.text). Their classes come from the data, and
+  `PEEKS` reads them (and the data's form) cheaply, without a prepare (grader.data.facts).
 """
 
 from __future__ import annotations
@@ -13,9 +23,14 @@ import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from grader.course import Assignment
 
 
 class DataError(RuntimeError):
@@ -41,6 +56,20 @@ class RawDataset:
 
 
 @dataclass
+class RawTable:
+    """Labelled rows: x holds the feature columns (a DataFrame), y the class index of each row."""
+
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    classes: list[str]
+    label: str  # the label column's name, kept in the public tables
+    x_test: None = None  # a table has no test split of its own: prepare carves one, or `hidden_from` gives it
+    y_test: None = None
+    checksums: dict[str, str] = field(default_factory=dict)
+    origin: str = ""
+
+
+@dataclass
 class TextCorpus:
     """One long text (character-level language modelling)."""
 
@@ -53,20 +82,46 @@ class TextCorpus:
 class SourceFacts:
     """What a source's prepared data looks like, known before anything is prepared (the student READMEs)."""
 
-    form: str  # "arrays": train/valid/test .npz; "files": image files; "text": train.txt and prompts
+    # "arrays": train/valid/test .npz; "files": image files; "table": CSV files; "text": train.txt and prompts
+    form: str
     shape: tuple[int, ...] = ()  # one image of an "arrays" source: (H, W) grey or (H, W, 3) RGB
     classes: tuple[str, ...] | None = None  # classes.txt in order, where the source fixes it
+    columns: tuple[str, ...] = ()  # a table's feature columns, in order
 
 
-# (from_path, verify): verify=False accepts a local copy that is not byte-identical to the official files.
-Loader = Callable[[Path | None, bool], "RawDataset | TextCorpus"]
+@dataclass(frozen=True)
+class SourceOptions:
+    """What an assignment's `[dataset]` says about its source's files (grader.course.Assignment)."""
+
+    label: str = "label"  # a table's label column
+    features: tuple[str, ...] | None = None  # a table's feature columns; None: all but the label and `id`
+    classes: tuple[str, ...] | None = None  # the classes kept (image folders skip the others' files), or the
+    # names of an .npz's integer labels 0..K-1 when it has no `classes` array
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> SourceOptions:
+        return cls(assignment.label, assignment.features, assignment.classes)
+
+
+# (from_path, verify, options): verify=False accepts a local copy that is not byte-identical to the official
+# files. A generic source gets its path from `[dataset] path` or `--from`, never None.
+Loader = Callable[[Path | None, bool, SourceOptions], "RawDataset | RawTable | TextCorpus"]
+# What a generic source's prepared data will look like, read from its files without loading them all:
+# the form, an image's shape, a table's columns, and the classes exactly as the loader gives them.
+Peek = Callable[[Path, SourceOptions], SourceFacts]
 SOURCES: dict[str, Loader] = {}
-SOURCE_FACTS: dict[str, SourceFacts] = {}
+SOURCE_FACTS: dict[str, SourceFacts] = {}  # the practicals' sources: fixed facts
+PEEKS: dict[str, Peek] = {}  # the generic sources
 
 
-def register(name: str, facts: SourceFacts) -> Callable[[Loader], Loader]:
+def register(name: str, facts: SourceFacts | None = None, peek: Peek | None = None) -> Callable[[Loader], Loader]:
+    """A source with fixed facts, or a generic one (`peek`) whose facts come from its files."""
     def wrap(loader: Loader) -> Loader:
-        SOURCES[name], SOURCE_FACTS[name] = loader, facts
+        SOURCES[name] = loader
+        if peek is not None:
+            PEEKS[name] = peek
+        else:
+            SOURCE_FACTS[name] = facts
         return loader
     return wrap
 
@@ -83,10 +138,14 @@ skunk skyscraper snail snake spider squirrel streetcar sunflower sweet_pepper ta
 tractor train trout tulip turtle wardrobe whale willow_tree wolf woman worm""".split())
 
 
-def load_source(name: str, from_path: Path | None, verify: bool = True) -> RawDataset | TextCorpus:
+def load_source(name: str, from_path: Path | None, verify: bool = True,
+                options: SourceOptions = SourceOptions()) -> RawDataset | RawTable | TextCorpus:
     if name not in SOURCES:
         raise DataError(f"unknown dataset '{name}' (known: {', '.join(sorted(SOURCES))})")
-    return SOURCES[name](from_path, verify)
+    if name in PEEKS and from_path is None:
+        raise DataError(f"the '{name}' source reads your own files: set `path` in the assignment's [dataset], "
+                        "or give them with `grader data prepare ASSIGNMENT --from PATH`")
+    return SOURCES[name](from_path, verify, options)
 
 
 def sha256_file(path: Path) -> str:
@@ -142,7 +201,8 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 @register("mnist", SourceFacts("arrays", (28, 28), DIGIT_CLASSES))
-def load_mnist(from_path: Path | None, verify: bool = True) -> RawDataset:
+def load_mnist(from_path: Path | None, verify: bool = True,
+               options: SourceOptions = SourceOptions()) -> RawDataset:
     if from_path is None:
         from_path = _download_mnist()
         origin = "torchvision download"
@@ -172,7 +232,8 @@ def _download_mnist() -> Path:
 # --- scikit-learn's handwritten digits (ships with scikit-learn: the offline demo) -----------------
 
 @register("digits", SourceFacts("arrays", (8, 8), DIGIT_CLASSES))
-def load_digits(from_path: Path | None, verify: bool = True) -> RawDataset:
+def load_digits(from_path: Path | None, verify: bool = True,
+                options: SourceOptions = SourceOptions()) -> RawDataset:
     if from_path is not None:
         raise DataError("the 'digits' dataset ships with scikit-learn; it takes no --from")
     from sklearn.datasets import load_digits as sk_load_digits
@@ -238,10 +299,12 @@ def _cifar_npz(path: Path, hundred: bool) -> RawDataset:
 
 
 @register("cifar10", SourceFacts("arrays", (32, 32, 3), CIFAR10_CLASSES))
-def load_cifar10(from_path: Path | None, verify: bool = True) -> RawDataset:
+def load_cifar10(from_path: Path | None, verify: bool = True,
+                 options: SourceOptions = SourceOptions()) -> RawDataset:
     return _load_cifar(from_path, hundred=False)
 
 
 @register("cifar100", SourceFacts("arrays", (32, 32, 3), CIFAR100_CLASSES))
-def load_cifar100(from_path: Path | None, verify: bool = True) -> RawDataset:
+def load_cifar100(from_path: Path | None, verify: bool = True,
+                  options: SourceOptions = SourceOptions()) -> RawDataset:
     return _load_cifar(from_path, hundred=True)

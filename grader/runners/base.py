@@ -95,6 +95,8 @@ class Job(RunArtifacts):
     tmp_mb: int = 1024
     shm_mb: int = 1024
     output_mb: int = 256
+    # The kernel's Python: the course's environment (grader.envs); "" for the runner's own Python.
+    python: str = ""
 
 
 @dataclass

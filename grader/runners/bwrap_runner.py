@@ -4,9 +4,11 @@ bubblewrap (Debian's `bubblewrap`, the sandbox Flatpak uses) needs no daemon. Th
 outside, on this machine (grader.runners.execute); the kernel alone runs inside
 (grader.runners.kernels.BwrapKernel). What the kernel sees:
 
-- the system (/usr, the library links, a short list of /etc files) and the grader's Python
-  installation, read-only; nothing else of the machine: no home folders, no course folder, no
-  public copies of the datasets;
+- the system (/usr, the library links, a short list of /etc files) and the kernel's Python,
+  read-only: the course's environment (grader.envs: a venv of its own, and its base install) when the
+  course declares one, so the grader's own venv is not there at all; else the grader's Python
+  installation. Nothing else of the machine: no home folders, no course folder, no public copies of
+  the datasets;
 - /grader/data and /grader/test (the prepared data and hidden test inputs) read-only; the labels,
   the gradebook, the secret and other students' runs are not in the sandbox at all;
 - no host folder it can write: output_dir (/grader/run/output) is a tmpfs of the assignment's
@@ -33,7 +35,7 @@ from pathlib import Path
 
 from grader.runners.base import Job
 from grader.runners.kernels import IN_SANDBOX, KERNEL_DIR_MB
-from grader.runners.local import LocalRunner, device
+from grader.runners.local import LocalRunner, device, kernel_python
 
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # What Python, the dynamic linker, matplotlib and TLS read from /etc; never shadow, keys or the like.
@@ -68,6 +70,20 @@ def _inside(path: Path, folder: str) -> bool:
     return path == Path(folder) or Path(folder) in path.parents
 
 
+@functools.cache
+def python_prefixes(python: str) -> tuple[str, ...]:
+    """Where a Python lives: its prefix (a venv's own folder) and its base installation's, as it says itself."""
+    if python == sys.executable:
+        found = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+    else:
+        probe = "import sys; print(sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sep='\\n')"
+        done = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise SandboxUnavailable(f"the kernel's Python {python} does not run: {done.stderr.strip()[-500:]}")
+        found = tuple(done.stdout.splitlines())
+    return tuple(dict.fromkeys(found))
+
+
 class BwrapRunner(LocalRunner):
     name = "bwrap"
     sandboxed = True
@@ -80,17 +96,18 @@ class BwrapRunner(LocalRunner):
         self.binary = shutil.which("bwrap")
 
     @staticmethod
-    def visible_system() -> list[str]:
-        """The host paths shown read-only: the system, and this Python (its venv and its base install)."""
+    def visible_system(python: str = sys.executable) -> list[str]:
+        """The host paths shown read-only: the system, and the kernel's Python (its venv and its base install)."""
         paths = [p for p in SYSTEM if os.path.lexists(p)]
         paths += [f"/etc/{name}" for name in ETC if os.path.lexists(f"/etc/{name}")]
-        for prefix in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)):
+        for prefix in python_prefixes(python):
             if not any(_inside(Path(prefix), p) for p in SYSTEM):
                 paths.append(prefix)
         return paths
 
     def kernel(self, job: Job) -> tuple[dict, dict[str, str]]:
-        shown = self.visible_system()
+        python = kernel_python(job)
+        shown = self.visible_system(python)
         guarded = [job.run_dir, job.data_dir.parent, job.test_dir.parent]
         for path in shown:
             exposed = [str(g) for g in guarded if _inside(g.resolve(), os.path.realpath(path))]
@@ -118,7 +135,7 @@ class BwrapRunner(LocalRunner):
                  "--remount-ro", "/",  # the sandbox's own root (where /etc's few files are bound) too
                  "--chdir", IN_SANDBOX["output"]]
         threads = str(max(1, int(job.cpus)))
-        env = {"PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
+        env = {"PATH": f"{Path(python).parent}:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp",
                "USER": "grader", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
                "OPENBLAS_NUM_THREADS": threads}
@@ -129,4 +146,4 @@ class BwrapRunner(LocalRunner):
             argv += ["--setenv", name, value]
         paths = {"data_dir": IN_SANDBOX["data"], "test_dir": IN_SANDBOX["test"], "output_dir": IN_SANDBOX["output"],
                  "device": run_device}
-        return {"sandbox": "bwrap", "argv": argv, "python": sys.executable}, paths
+        return {"sandbox": "bwrap", "argv": argv, "python": python}, paths

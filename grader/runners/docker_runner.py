@@ -155,6 +155,8 @@ class DockerRunner(LocalRunner):
             # Recorded with every run: the id names the exact image, the digest where it came from.
             self.image_facts = {"image": self.image, "image_id": image.id,
                                 "image_digest": (image.attrs.get("RepoDigests") or [None])[0]}
+            # What it was built with (grader.envs.image_labels).
+            self.image_labels = (image.attrs.get("Config") or {}).get("Labels") or {}
         except ImageNotFound:
             raise DockerUnavailable(f"the image '{self.image}' is not on this Docker engine: build it with "
                                     f"`grader image build --tag {self.image}`, or name another with --image") from None

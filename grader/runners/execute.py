@@ -38,7 +38,7 @@ from grader.runners import environment
 from grader.runners.base import (DEAD_KERNEL, ERROR, FAILED, OK, OOM, TIMEOUT, RunResult, exception_fields,
                                  now_utc)
 from grader.runners.cells import student_cell
-from grader.runners.kernels import PROVISIONERS, copy_out
+from grader.runners.kernels import PROVISIONERS, EnvironmentKernel, copy_out
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 # A notebook may print without bound; the executed notebook keeps this much output in all, and per cell.
@@ -67,14 +67,15 @@ class BoundedKernelManager(AsyncKernelManager):
 
 
 def kernel_manager(job: dict) -> AsyncKernelManager:
-    """The kernel: local (trusted runs), or in the sandbox the job describes."""
+    """The kernel: local (trusted runs; another Python when the job names one), or in the sandbox the job describes."""
     spec = job.get("kernel") or {}
     km = BoundedKernelManager(kernel_name="python3")
     _bounded(km.context)
     km.connection_file = str(Path(job["run_dir"]) / "kernel.json")
     km.kernel_id = str(uuid.uuid4())
-    if spec.get("sandbox"):
-        km.provisioner = PROVISIONERS[spec["sandbox"]](kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    provisioner = PROVISIONERS[spec["sandbox"]] if spec.get("sandbox") else EnvironmentKernel if spec else None
+    if provisioner is not None:
+        km.provisioner = provisioner(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
         km.provisioner.spec = spec
     return km
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_client.connect import KernelConnectionInfo
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 
 # Where things are inside every sandbox.
@@ -107,6 +108,26 @@ def _copy_entry(folder: int, entry: os.DirEntry, into: Path, depth: int, room: i
     except OSError:  # swapped or gone while it was read: not copied
         pass
     return 0
+
+
+class EnvironmentKernel(LocalProvisioner):
+    """A kernel on this machine, unsandboxed (the local runner), run by the course environment's Python
+    (`spec["python"]`, grader.envs) instead of the executor's."""
+
+    spec: dict[str, Any] = {}  # set by the executor before the kernel starts
+
+    def output_folder(self) -> Path | None:
+        return None  # the kernel writes output_dir in place: nothing to copy out
+
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        python = self.spec["python"]
+        kwargs["cmd"] = [python, "-m", KERNEL_MODULE, "-f", os.path.realpath(self.parent.connection_file)]
+        env = {k: v for k, v in kwargs.get("env", os.environ).items() if k != "VIRTUAL_ENV"}
+        # Its own bin first: a notebook's subprocess or `!python` finds the environment's Python too.
+        env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", os.defpath)])
+        kwargs["env"] = env
+        return kwargs
 
 
 class SandboxProvisioner(KernelProvisionerBase):

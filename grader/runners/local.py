@@ -110,6 +110,14 @@ def device(job: Job) -> str:
     return "cuda" if job.gpu and gpu_visible() else "cpu"
 
 
+def kernel_python(job: Job) -> str:
+    """The Python the job's kernel runs on: the course's environment, else this process's."""
+    if job.python and not os.access(job.python, os.X_OK):  # e.g. a dask worker on a machine without it
+        raise FileNotFoundError(f"the kernel's Python {job.python} is not on this machine: build the course's "
+                                f"environment here (grader env build)")
+    return job.python or sys.executable
+
+
 class LocalRunner(Runner):
     name = "local"
 
@@ -121,11 +129,14 @@ class LocalRunner(Runner):
     def kernel(self, job: Job) -> tuple[dict, dict[str, str]]:
         """Where the kernel runs (the executor's `kernel` spec) and the paths it is given.
 
-        Here: a plain kernel on this machine's paths, writing its output in place.
+        Here: a plain kernel on this machine's paths, writing its output in place, run by the course
+        environment's Python when the job names one.
         """
+        python = kernel_python(job)
         job.output_dir.mkdir(parents=True, exist_ok=True)
-        return {}, {"data_dir": str(job.data_dir), "test_dir": str(job.test_dir), "output_dir": str(job.output_dir),
-                    "device": device(job)}
+        spec = {"python": python} if python != sys.executable else {}
+        return spec, {"data_dir": str(job.data_dir), "test_dir": str(job.test_dir), "output_dir": str(job.output_dir),
+                      "device": device(job)}
 
     def command(self, job: Job) -> list[str]:
         """Write the job's description for the executor; return the command that runs it."""
@@ -137,7 +148,7 @@ class LocalRunner(Runner):
             "executed_notebook": str(job.executed_notebook), "output_dir": str(job.output_dir),
             "parameters": {**job.parameters, **paths}, "cell_timeout_s": job.cell_timeout_s,
             "output_mb": job.output_mb, "memory_mb": job.memory_mb, "kernel": kernel,
-            "cwd": None if kernel else str(job.output_dir),
+            "cwd": None if kernel.get("sandbox") else str(job.output_dir),
         }
         if self.output_limit:
             spec["output_limit"] = self.output_limit
