@@ -21,14 +21,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from conftest import make_course  # noqa: E402
-from notebooks import LOAD, WRITE, write_notebook  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # the repository: its tests.helpers
 
 from grader.audit import audit  # noqa: E402
 from grader.course import load_course  # noqa: E402
 from grader.gradebook import Gradebook  # noqa: E402
+from tests.helpers import make_course  # noqa: E402
+from tests.helpers.notebooks import LOAD, WRITE, write_notebook  # noqa: E402
 
 # Statement shapes a student's own code is made of; names, numbers and order vary per student.
 SHAPES = [

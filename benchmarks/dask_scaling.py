@@ -18,15 +18,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from conftest import make_course  # noqa: E402
-from notebooks import GOOD, write_notebook  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # the repository: its tests.helpers
 
 from grader import pipeline  # noqa: E402
 from grader.course import load_course  # noqa: E402
 from grader.data import prepare  # noqa: E402
 from grader.runners.dask_runner import DaskRunner  # noqa: E402
+from tests.helpers import make_course  # noqa: E402
+from tests.helpers.notebooks import GOOD, write_notebook  # noqa: E402
 
 
 def graded_on(workers: int, course, subs: Path, transfer: str) -> float:

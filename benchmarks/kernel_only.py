@@ -29,18 +29,20 @@ from pathlib import Path
 
 from runs import HERE, digits_batch
 
-from grader.pipeline import make_job
+from grader.jobs import make_job
 from grader.runners import get_runner
-from notebooks import GOOD, write_notebook
+from tests.helpers.notebooks import GOOD, write_notebook
 
 # Runs one job with one tree's runner, in a process of its own; prints the seconds around run().
-ONE_RUN = '''import json, sys, time
+ONE_RUN = '''import dataclasses, json, sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
 from grader.runners import get_runner, Job
 spec = json.loads(sys.argv[2])
 runner = get_runner(spec["runner"], **spec["options"])
-job = Job(**{**spec["job"], **{k: Path(spec["job"][k]) for k in ("notebook", "run_dir", "data_dir", "test_dir")}})
+known = {f.name for f in dataclasses.fields(Job)}  # an older tree's Job lacks some fields, and has defaults for them
+fields = {k: Path(v) if k in ("notebook", "run_dir", "data_dir", "test_dir") else v for k, v in spec["job"].items()}
+job = Job(**{k: v for k, v in fields.items() if k in known})
 start = time.perf_counter()
 result = runner.run(job)
 print(json.dumps({"seconds": time.perf_counter() - start, "status": result.status, "evalue": result.evalue}))'''
@@ -63,9 +65,7 @@ for _ in range(300):
 
 
 def one_run(tree: Path, runner: str, options: dict, job) -> float:
-    fields = {"key": job.key, "notebook": str(job.notebook), "run_dir": str(job.run_dir),
-              "data_dir": str(job.data_dir), "test_dir": str(job.test_dir), "parameters": job.parameters,
-              "time_limit_s": job.time_limit_s, "cell_timeout_s": job.cell_timeout_s, "memory_mb": job.memory_mb}
+    fields = {name: str(value) if isinstance(value, Path) else value for name, value in vars(job).items()}
     spec = {"runner": runner, "options": options, "job": fields}
     done = subprocess.run([sys.executable, "-c", ONE_RUN, str(tree), json.dumps(spec)], capture_output=True,
                           text=True, cwd=tree)

@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path.insert(0, str(REPO))  # the grader and its tests.helpers
 os.environ["GRADER_SECRET"] = "5e" * 32
 
 import nbformat  # noqa: E402
 
-from conftest import make_course  # noqa: E402
 from grader.audit.evidence import lookup_flag  # noqa: E402
 from grader.course import AuditSettings, ScreeningLimits, load_course  # noqa: E402
 from grader.data import layout, prepare, read_labels  # noqa: E402
@@ -36,9 +35,9 @@ from grader.data.public_hidden import read_canaries, transform_images  # noqa: E
 from grader.data.sources import read_idx  # noqa: E402
 from grader.scoring import Predictions, canary_counts  # noqa: E402
 from grader.screening import screen  # noqa: E402
-from notebooks import GOOD, LOAD, WEAK  # noqa: E402
-from test_hidden import notebook_of  # noqa: E402
-from test_public_hidden import hostile, public_table  # noqa: E402
+from tests.helpers import make_course  # noqa: E402
+from tests.helpers.notebooks import GOOD, LOAD, WEAK, notebook_of  # noqa: E402
+from tests.test_public_hidden import hostile, public_table  # noqa: E402
 
 
 def centroid(x, y):

@@ -7,15 +7,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-
-from conftest import make_course  # noqa: E402
-from notebooks import GOOD, write_notebook  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # the repository: its tests.helpers
 
 from grader.course import Assignment, load_course  # noqa: E402
 from grader.data import DataLayout, layout, prepare  # noqa: E402
-from grader.pipeline import make_job  # noqa: E402
+from grader.jobs import make_job  # noqa: E402
 from grader.runners import Runner  # noqa: E402
+from tests.helpers import make_course  # noqa: E402
+from tests.helpers.notebooks import GOOD, write_notebook  # noqa: E402
 
 
 def digits_batch(work: Path, count: int) -> tuple[Assignment, DataLayout, list[Path]]:

@@ -33,7 +33,7 @@ from grader.course import ScreeningLimits
 from grader.runners.bwrap_runner import BwrapRunner
 from grader.runners.local import LocalRunner
 from grader.screening import screen
-from notebooks import GOOD
+from tests.helpers.notebooks import GOOD
 
 
 def big_notebook(path: Path, code_heavy: bool, megabytes: float = 5.0) -> Path:

@@ -15,8 +15,8 @@ from grader.data.public_hidden import read_canaries
 from grader.i18n import Translator
 from grader.hints import predictions_hints, run_hint, with_hints
 from grader.runners.base import FAILED, INVALID_PREDICTIONS, OK, RunResult
-from grader.scoring import (NEEDS_PROBABILITIES, InvalidPredictions, canary_counts, read_bytes_no_symlink,
-                            read_predictions, score)
+from grader.metrics import METRICS
+from grader.scoring import InvalidPredictions, canary_counts, read_bytes_no_symlink, read_predictions, score
 
 PREDICTIONS_FILE = "predictions.csv"
 # A text-generation notebook also writes what its model generates; the gradebook keeps the start.
@@ -46,7 +46,7 @@ def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes
     truth = read_labels(labels_path)
     try:
         predictions = read_predictions(result.output_dir / PREDICTIONS_FILE, list(truth), classes, t,
-                                       need_probabilities=assignment.primary_metric in NEEDS_PROBABILITIES)
+                                       need_probabilities=METRICS[assignment.primary_metric].needs_probabilities)
         sample = _sample(result.output_dir / SAMPLE_FILE, t) if assignment.task == "next_character" else None
     except InvalidPredictions as exc:
         hints = predictions_hints(exc.kinds, exc.header, exc.unknown_ids, classes, t)

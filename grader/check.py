@@ -17,7 +17,8 @@ from grader.course import Assignment, Course
 from grader.data import DataLayout, layout
 from grader.kit import Kit, open_kit
 from grader.i18n import translator
-from grader.pipeline import make_job, new_run_dir
+from grader.jobs import make_job, new_run_dir
+from grader.runners.bwrap_runner import course_check_runner
 from grader.runners.local import LocalRunner
 from grader.runners.base import INVALID_NOTEBOOK, INVALID_PREDICTIONS, OK
 from grader.screening import describe, screen
@@ -59,6 +60,8 @@ class Practice:
     run_dir: Path
     python: str = ""  # the kernel's (grader.envs.job_python); "" for the grader's own
     declared: tuple[str, ...] | None = None  # what the course's environment offers; None: it declares none
+    catalogs: Path | None = None  # whose locale/ is merged over the grader's catalogs: the course's, or the kit's
+    runner: LocalRunner = field(default_factory=LocalRunner)  # the course's: course_check_runner()
 
 
 def check(course: Course, notebook: Path, assignment_name: str, timeout: float | None = None) -> CheckReport:
@@ -69,20 +72,24 @@ def check(course: Course, notebook: Path, assignment_name: str, timeout: float |
     declared = envs.requirements(course, assignment) if course.environment.declared else None
     # The course's environment where it is built (as `grader run`); else the grader's Python, with a warning.
     python = envs.job_python(course, assignment) if not envs.missing(course, assignment) else ""
-    return run_check(Practice(assignment, course.language, data, data.check_test_dir, data.check_labels,
-                              data.classes, new_run_dir(course, assignment.name, "check"), python, declared),
-                     notebook, timeout)
+    envs.verify(course, [assignment])  # as before a batch: nothing runs in an environment a notebook wrote into
+    return check_practice(Practice(assignment, course.language, data, data.check_test_dir, data.check_labels,
+                                   data.classes, new_run_dir(course, assignment.name, "check"), python, declared,
+                                   course.root, course_check_runner()),
+                          notebook, timeout)
 
 
 def check_kit(kit_path: Path, notebook: Path, timeout: float | None = None) -> CheckReport:
     """The self-check on a student's machine: only the grader package and the kit, no course folder."""
     kit = open_kit(kit_path)
-    return run_check(Practice(kit.assignment, kit.language, kit, kit.test_dir, kit.labels, kit.classes,
-                              Path(tempfile.mkdtemp(prefix="grader-check-"))), notebook, timeout)
+    return check_practice(Practice(kit.assignment, kit.language, kit, kit.test_dir, kit.labels, kit.classes,
+                                   Path(tempfile.mkdtemp(prefix="grader-check-")), catalogs=kit.root),
+                          notebook, timeout)
 
 
-def run_check(practice: Practice, notebook: Path, timeout: float | None = None) -> CheckReport:
-    t = translator(practice.language)
+def check_practice(practice: Practice, notebook: Path, timeout: float | None = None) -> CheckReport:
+    """The self-check itself, wherever its data comes from: the contract's items, then a smoke run, scored."""
+    t = translator(practice.language, practice.catalogs)
     assignment = practice.assignment
     report = CheckReport(t("check.title", notebook=notebook.name, assignment=assignment.name))
     try:
@@ -105,7 +112,7 @@ def run_check(practice: Practice, notebook: Path, timeout: float | None = None) 
     limit = timeout or min(assignment.time_limit_s, SMOKE_TIME_LIMIT_S)
     job = make_job(assignment, practice.data, "check", notebook.resolve(), run_dir, smoke=True, time_limit=limit,
                    test_dir=practice.test_dir, python=practice.python)
-    result = LocalRunner().run(job)
+    result = practice.runner.run(job)
     outcome = assess(result, assignment, practice.labels, practice.classes, t, declared=practice.declared)
     report.run_dir, report.assessment = run_dir, outcome
     if result.status != OK:

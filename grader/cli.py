@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import difflib
+import inspect
 import io
 import json
 import sys
@@ -19,17 +21,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from grader import pipeline, readme
-from grader.audit import audit, write_site
-from grader.check import check as run_check
-from grader.check import check_kit
+from grader import pipeline, readme, terminal
+from grader.check import check, check_kit
 from grader.doctor import ERROR, Finding, diagnose
 from grader.kit import kit_name, write_kit
-from grader.course import ConfigError, load_course
+from grader.course import ConfigError, Course, load_course
 from grader.data import DataError, layout, prepare
+from grader.data.sources import PEEKS
 from grader.export import EXPORTERS, IDENTIFIERS, export, group_columns
 from grader.gradebook import Gradebook
-from grader.envs import EnvError, RECORD
+from grader.envs import EnvError, record_path
 from grader.envs import build as build_envs
 from grader.image import ImageBuildError, build_image
 from grader.grades import CourseGrades, compute, number
@@ -50,10 +51,46 @@ from grader.submissions import discover
 from grader.secret import SecretError, backup, load_secret, secret_path
 from grader.schema import reference_markdown, write_schemas
 from grader.text import escaped, plain_data, plain_text, spreadsheet_cell
+from grader.times import shown_time, shown_times
 from grader.wheel import WheelError, wheel_name
 
+
+class UsageError(Exception):
+    """The command cannot do what its command line asks, as given."""
+
+
+class Failed(Exception):
+    """The command did its work, and what it was asked for failed."""
+
+
+USAGE, FAILED = 2, 1
+# Exit codes (README, "Exit codes"): 2 when the command cannot start as asked (its options, the course's
+# configuration, the set-up it needs); 1 when it started and failed (data, files, a batch that stopped), or
+# found what it checks for (doctor, check, readme --check). The most specific class of an error decides.
+EXIT_CODES: dict[type[Exception], int] = {
+    UsageError: USAGE, ConfigError: USAGE, ScaffoldError: USAGE, jinja2.TemplateError: USAGE, EnvError: USAGE,
+    pipeline.SandboxRequired: USAGE, pipeline.RunnerChoiceError: USAGE, SandboxUnavailable: USAGE,
+    DockerUnavailable: USAGE, ClusterError: USAGE,
+    Failed: FAILED, DataError: FAILED, SecretError: FAILED, WheelError: FAILED, ImageBuildError: FAILED,
+    UnknownStudent: FAILED, NicknameError: FAILED, UnsafeArchive: FAILED, ParticipantsError: FAILED,
+    OSError: FAILED,
+}
+
+
+class _OneErrorPath(typer.core.TyperGroup):
+    """Every command's errors end here: one `error:` line, and the exit code of its kind (EXIT_CODES).
+    Any other exception is a bug, and keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except tuple(EXIT_CODES) as exc:
+            err.print(f"[red]error:[/] {escaped(exc)}", highlight=False)
+            raise typer.Exit(next(EXIT_CODES[k] for k in type(exc).__mro__ if k in EXIT_CODES)) from None
+
+
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, cls=_OneErrorPath)
 data_app = typer.Typer(help="Prepare assignment data with hidden test labels.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 moodle_app = typer.Typer(help="Bring submissions and participants in from Moodle.", no_args_is_help=True)
@@ -86,17 +123,23 @@ class Format(str, Enum):
     csv = "csv"
 
 
+def _defaults(function) -> dict[str, Any]:
+    """A function's parameters' defaults: a command's options default to its API function's (as otter's CLI
+    reads `main.__kwdefaults__`), written once."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+
 CourseOption = typer.Option(None, "--course", "-C", envvar="GRADER_COURSE",
                             help="Course folder (with course.toml). Default: the current folder.")
 FormatOption = typer.Option(Format.table, "--format", "-f", help="table for people; json or csv for scripts.")
 
 
-def _course(path: Optional[Path]):
-    try:
-        return load_course(path or Path("."))
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(2) from None
+def _course(path: Optional[Path]) -> Course:
+    root = path or Path(".")
+    if not (root / "course.toml").is_file():
+        raise UsageError(f"{root.resolve()}: not a course folder (no course.toml). Run grader in the course's folder, "
+                         "name it with --course DIR, or set $GRADER_COURSE=DIR; `grader init DIR` starts a course")
+    return load_course(root)
 
 
 def _doctor_first(course, command: str, assignments: Optional[list[str]] = None) -> None:
@@ -109,10 +152,12 @@ def _doctor_first(course, command: str, assignments: Optional[list[str]] = None)
     if errors:
         err.print(f"[red]stopped before any work:[/] {errors} problem(s) above; `grader doctor` runs every check",
                   highlight=False)
-        raise typer.Exit(2)
+        raise typer.Exit(USAGE)
 
 
-FREE_TEXT = {"message", "why", "files", "flags"}  # the columns that wrap; the others keep their full width
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {escaped(warning)}")
 
 
 def _json(value: Any) -> str:
@@ -131,20 +176,16 @@ def _serialised(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> 
     return out.getvalue()
 
 
-def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: str = "") -> None:
+def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format, title: str = "",
+          more: Optional[str] = None) -> None:
+    """Rows for scripts (json, csv), or a table for people at the terminal's width (grader.terminal); `more`
+    says where a row's whole text is (default: `grader show STUDENT` where rows are students')."""
     if fmt is not Format.table:
         sys.stdout.write(_serialised(rows, columns, fmt))
-    else:
-        table = Table(title=Text(plain_text(title)) if title else None)
-        cells = [[plain_text(_cell(row.get(c))) for c in columns] for row in rows]
-        for i, column in enumerate(columns):
-            width = max([len(column), *(len(r[i]) for r in cells)])
-            free = column in FREE_TEXT
-            table.add_column(column, no_wrap=not free, min_width=None if free else width,
-                             overflow="fold", ratio=1 if free else None)
-        for row in cells:
-            table.add_row(*map(Text, row))  # Text: a cell's brackets are shown, never read as markup
-        console.print(table)
+        return
+    cells = [[plain_text(_cell(row.get(c))) for c in columns] for row in rows]
+    more = more or ("grader show STUDENT" if "student" in columns else "--format json")
+    console.print(terminal.table(cells, columns, console.width, console, title=plain_text(title), more=more))
 
 
 def _cell(value: Any) -> str:
@@ -160,9 +201,9 @@ def data_prepare(
     assignment: str = typer.Argument(..., help="Assignment name (a folder under assignments/)."),
     from_path: Optional[Path] = typer.Option(None, "--from", help="The source's files (instead of the download, "
                                              "or of the assignment's [dataset] path)."),
-    verify: bool = typer.Option(True, help="--no-verify: accept data that is not byte-identical to the official "
-                                "files (e.g. re-compressed) or to the assignment's data.lock.json, and record it "
-                                "there again; the manifest says so."),
+    verify: bool = typer.Option(_defaults(prepare)["verify"], help="--no-verify: accept data that is not "
+                                "byte-identical to the official files (e.g. re-compressed) or to the assignment's "
+                                "data.lock.json, and record it there again; the manifest says so."),
     hidden_from: Optional[Path] = typer.Option(None, "--hidden-from", help="A private hidden test set (class "
                                                "folders, .npz or .txt) instead of the source's public one."),
     course_dir: Optional[Path] = CourseOption,
@@ -173,14 +214,10 @@ def data_prepare(
     made by the first prepare, or $GRADER_SECRET): the same secret gives the same data.
     """
     course = _course(course_dir)
-    try:
-        new_secret = load_secret(course.workdir) is None
-        a = course.assignment(assignment)
-        with console.status(f"preparing {assignment} from {from_path or 'the official download'}"):
-            manifest = prepare(course, a, from_path, verify=verify, hidden_from=hidden_from)
-    except (ConfigError, DataError, SecretError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    new_secret = load_secret(course.workdir) is None
+    a = course.assignment(assignment)
+    with console.status(f"preparing {assignment} from {from_path or 'the official download'}"):
+        manifest = prepare(course, a, from_path, verify=verify, hidden_from=hidden_from)
     if new_secret:
         err.print(f"[yellow]new course secret:[/] {secret_path(course.workdir)} (mode 0600). The hidden splits "
                   "derive from it: keep it, and copy it (or set $GRADER_SECRET) to prepare the same data on another "
@@ -200,12 +237,20 @@ def data_prepare(
         console.print(f"  [yellow]the hidden rows come from the source table[/] ({manifest['hidden']['origin']}): "
                       "whoever has that file has their labels; keep it private, or give a private table "
                       "(--hidden-from, or \\[dataset] hidden_from)", highlight=False)
+    elif manifest["hidden"]["public"] and a.dataset in PEEKS:  # the instructor's own files, maybe a public copy
+        console.print(f"  [yellow]the hidden test inputs come from your files[/] ({manifest['hidden']['origin']}): "
+                      "whoever has them has their labels, so keep them private; in case they are a public "
+                      "dataset's, they are defended as one (shifted pixels, canaries)", highlight=False)
     elif manifest["hidden"]["public"]:
         console.print(f"  [yellow]the hidden test inputs come from a public source[/] ({manifest['hidden']['origin']}): "
                       "their labels can be looked up; a private set (--hidden-from, or \\[dataset] hidden_from) "
                       "cannot", highlight=False)
     else:
         console.print(f"  hidden test set: private ({manifest['hidden']['origin']})", highlight=False)
+
+
+RUN = _defaults(pipeline.run)
+RESULT_COLUMNS = ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"]
 
 
 @app.command("run")
@@ -220,15 +265,17 @@ def run_command(
     gpus: Optional[str] = typer.Option(None, help="Docker runner: GPUs to use, 'all', 'none' or '0,1' "
                                                   "(default: the course's, else every GPU nvidia-smi shows)."),
     runtime: Optional[str] = typer.Option(None, help="Docker runner: the container runtime, e.g. runsc (gVisor)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once (GPU jobs: at "
-                                                                         "least one per GPU slot)."),
-    timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, for this run only."),
-    force: bool = typer.Option(False, help="Run again submissions already graded under this version."),
-    student: Optional[str] = typer.Option(None, help="Regrade only this student."),
-    unsandboxed: bool = typer.Option(False, "--unsandboxed", help="Run the hand-ins with the local runner, on this "
-                                     "machine as your user, with no sandbox: only for notebooks you trust."),
-    verify: int = typer.Option(0, "--verify", min=0, help="Grade nothing new: run N random graded hand-ins again "
-                               "and flag those whose score moved (the grade stays the first run's)."),
+    jobs: Optional[int] = typer.Option(RUN["jobs"], "--jobs", "-j", min=1, help="Notebooks run at once (default: "
+                                       "the course's; GPU jobs: at least one per GPU slot)."),
+    timeout: Optional[float] = typer.Option(RUN["timeout"], min=1, help="Wall-clock limit in seconds, for this run "
+                                            "only."),
+    force: bool = typer.Option(RUN["force"], help="Run again submissions already graded under this version."),
+    student: Optional[str] = typer.Option(RUN["student"], help="Regrade only this student."),
+    unsandboxed: bool = typer.Option(RUN["unsandboxed"], "--unsandboxed", help="Run the hand-ins with the local "
+                                     "runner, on this machine as your user, with no sandbox: only for notebooks you "
+                                     "trust."),
+    verify: int = typer.Option(RUN["verify"], "--verify", min=0, help="Grade nothing new: run N random graded "
+                               "hand-ins again and flag those whose score moved (the grade stays the first run's)."),
     verify_student: Optional[str] = typer.Option(None, "--verify-student", help="Like --verify, for every graded "
                                                  "hand-in of this student."),
     fmt: Format = FormatOption,
@@ -243,38 +290,29 @@ def run_command(
     except FileNotFoundError:
         handed_in = []
     _doctor_first(course, "run", handed_in)
-    try:
-        chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime,
-                                      unsandboxed=unsandboxed)
-    except (ClusterError, DockerUnavailable, SandboxUnavailable, pipeline.SandboxRequired, ValueError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(2) from None
+    chosen = pipeline.make_runner(course, runner, cluster, image=image, gpus=gpus, runtime=runtime,
+                                  unsandboxed=unsandboxed)
     if isinstance(chosen, DaskRunner):
         err.print(f"Dask dashboard: {chosen.dashboard_link}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=fmt is not Format.table) as progress:
         task = progress.add_task("grading", total=None)
-        try:
-            report = pipeline.run(
-                course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force,
-                student=verify_student or student, unsandboxed=unsandboxed,
-                verify=verify or (pipeline.VERIFY_ALL if verify_student else 0), on_start=lambda n: progress.update(task, total=n),
-                on_result=lambda row: progress.update(
-                    task, advance=1, description=escaped(f"{row.assignment}/{row.student}: {row.status}")))
-        except (ConfigError, ClusterError, EnvError, FileNotFoundError, pipeline.SandboxRequired, ValueError) as exc:
-            err.print(f"[red]error:[/] {escaped(exc)}")
-            raise typer.Exit(2) from None
-    for warning in report.warnings:
-        err.print(f"[yellow]warning:[/] {escaped(warning)}")
+        report = pipeline.run(
+            course, submissions, runner=chosen, jobs=jobs, timeout=timeout, force=force,
+            student=verify_student or student, unsandboxed=unsandboxed,
+            verify=verify or (pipeline.VERIFY_ALL if verify_student else 0),
+            on_start=lambda n: progress.update(task, total=n),
+            on_result=lambda row: progress.update(
+                task, advance=1, description=escaped(f"{row.assignment}/{row.student}: {row.status}")))
+    _warn(report.warnings)
     rows = [vars(r) | {"flags": flags_text(r.flags)} for r in report.rows]
-    _emit(rows, ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"], fmt,
+    _emit(rows, RESULT_COLUMNS, fmt,
           title=(f"{len(rows)} re-run to verify" if verify or verify_student
                  else f"{len(rows)} graded, {report.skipped} already graded") + f" ({chosen.name} runner)")
     if report.stopped:
-        err.print(f"[red]error:[/] the batch stopped: {escaped(report.stopped)}")
-        raise typer.Exit(1)
-    if any(w.startswith("assignment ") for w in report.warnings):
-        raise typer.Exit(1)
+        raise Failed(f"the batch stopped: {report.stopped}")
+    if any(w.startswith("assignment ") for w in report.warnings):  # an assignment was left ungraded
+        raise typer.Exit(FAILED)
 
 
 @app.command("status")
@@ -289,7 +327,7 @@ def status_command(
         rows = book.latest(assignment=assignment)
     if fmt is not Format.json:
         rows = [r | {"flags": flags_text(r["flags"])} for r in rows]
-    columns = ["assignment", "student", "status", "primary_score", "grade", "duration_s", "message", "flags"]
+    columns = list(RESULT_COLUMNS)
     if fmt is not Format.table:
         columns[4:4] = ["primary_metric", "submitted_at", "finished_at", "artifacts"]
     _emit(rows, columns, fmt, title=f"{course.name}: {len(rows)} submissions")
@@ -305,9 +343,10 @@ def show_command(
     course = _course(course_dir)
     with Gradebook(course.gradebook_path) as book:
         runs = book.runs(student=unicodedata.normalize("NFC", student))
-    if not runs:
-        err.print(f"[red]error:[/] no submissions from '{escaped(student)}' in {course.gradebook_path}")
-        raise typer.Exit(1)
+        if not runs:
+            close = difflib.get_close_matches(student, sorted({r["student"] for r in book.latest()}), n=3)
+            raise Failed(f"no submissions from '{student}' in {course.gradebook_path}" +
+                         (f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""))
     if fmt is not Format.table:
         flat = [{k: v for k, v in r.items() if k != "scores"} | {"flags": flags_text(r["flags"])} | {
             f"{split}_{metric}": value for split, metrics in r["scores"].items() for metric, value in metrics.items()}
@@ -317,8 +356,10 @@ def show_command(
         return
     for r in runs:
         console.rule(escaped(f"{r['assignment']} · {r['student']} · run {r['id']} · {r['status']}"))
-        console.print(f"notebook   {plain_text(r['path'])}\nsubmitted  {r['submitted_at']}\n"
-                      f"ran        {r['started_at']} ({_cell(r['duration_s'])} s, {r['runner']} runner)\n"
+        console.print(f"notebook   {plain_text(r['path'])}\n"
+                      f"submitted  {shown_time(r['submitted_at'], course.timezone)}\n"
+                      f"ran        {shown_time(r['started_at'], course.timezone)} ({_cell(r['duration_s'])} s, "
+                      f"{r['runner']} runner)\n"
                       f"grade      {_cell(r['grade'])}\nartifacts  {plain_text(r['artifacts'])}",
                       markup=False, highlight=False)
         if r["verifies"]:
@@ -353,14 +394,8 @@ def check_command(
 ) -> None:
     """Check a notebook before handing it in: smoke mode, scored on the public validation split."""
     if bool(assignment) == bool(kit):
-        err.print("[red]error:[/] give --kit KIT (a student's kit), or --assignment A in a course folder")
-        raise typer.Exit(2)
-    try:
-        report = check_kit(kit, notebook, timeout) if kit else run_check(_course(course_dir), notebook, assignment,
-                                                                          timeout)
-    except (ConfigError, DataError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(2) from None
+        raise UsageError("give --kit KIT (a student's kit), or --assignment A in a course folder")
+    report = check_kit(kit, notebook, timeout) if kit else check(_course(course_dir), notebook, assignment, timeout)
     if fmt is Format.table:
         console.print(f"[bold]{escaped(report.title)}[/]")
         for item in report.items:
@@ -373,7 +408,7 @@ def check_command(
             "passed": report.passed, "verdict": report.verdict, "items": rows,
             "scores": report.assessment.scores if report.assessment else {},
             "run_dir": str(report.run_dir) if report.run_dir else None}))
-    raise typer.Exit(0 if report.passed else 1)
+    raise typer.Exit(0 if report.passed else FAILED)
 
 
 @app.command("kit")
@@ -386,11 +421,7 @@ def kit_command(
     """Write the student kit: public data, a practice test with its answers, README and starter; nothing hidden."""
     course = _course(course_dir)
     _doctor_first(course, "kit", [assignment])
-    try:
-        written = write_kit(course, assignment, out or Path(f"{kit_name(assignment)}.zip"))
-    except (ConfigError, DataError, WheelError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    written = write_kit(course, assignment, out or Path(f"{kit_name(assignment)}.zip"))
     console.print(f"kit: {written}", highlight=False)
     if course.kit_url:
         console.print(f"publish it as {course.kit_address(assignment)} (course.toml [kit] url)",
@@ -400,18 +431,18 @@ def kit_command(
                   f"students: grader check NOTEBOOK --kit {written.name}", highlight=False, soft_wrap=True)
 
 
+INIT = _defaults(init_course)
+
+
 @app.command("init")
 def init_command(
     folder: Path = typer.Argument(..., help="The new course's folder: missing or empty."),
-    language: str = typer.Option("es", "--language", help="es or en: what students read."),
-    name: Optional[str] = typer.Option(None, "--name", help="The course's name (default: the folder's)."),
+    language: str = typer.Option(INIT["language"], "--language", help="What students read: a language the grader has "
+                                  "catalogs of (grader/locale/)."),
+    name: Optional[str] = typer.Option(INIT["name"], "--name", help="The course's name (default: the folder's)."),
 ) -> None:
     """A new course: course.toml (every key shown), .gitignore, JSON Schemas and a first assignment."""
-    try:
-        course = init_course(folder, language, name)
-    except (ConfigError, DataError, ScaffoldError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(2) from None
+    course = init_course(folder, language, name)
     console.print(f"course: {course.root}\n  course.toml, .gitignore, schema/, assignments/{', '.join(course.assignments)}/"
                   f"\nnext: grader new assignment NAME --data PATH   (in {course.root})", highlight=False)
 
@@ -423,16 +454,12 @@ def new_assignment_command(
                                         "(images), a .npz (arrays), a .csv or .parquet (a table), a .txt (text)."),
     like: Optional[str] = typer.Option(None, "--like", help="Copy this assignment's settings and README templates "
                                        "(from this course, else the bundled course)."),
-    label: str = typer.Option("label", "--label", help="A table's label column."),
+    label: str = typer.Option(_defaults(new_assignment)["label"], "--label", help="A table's label column."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
     """assignments/NAME/: assignment.toml, README templates and READMEs, and a starter made from them."""
     course = _course(course_dir)
-    try:
-        created = new_assignment(course, name, data, like, label)
-    except (ConfigError, DataError, ScaffoldError, jinja2.TemplateError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(2) from None
+    created = new_assignment(course, name, data, like, label)
     for path in created.written:
         console.print(f"wrote {path}", highlight=False)
     console.print(f"{name} counts {created.counts}", highlight=False)
@@ -441,22 +468,18 @@ def new_assignment_command(
 @app.command("readme")
 def readme_command(
     assignments: Optional[list[str]] = typer.Argument(None, help="Assignment names (default: all)."),
-    check: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if a README disagrees with its "
-                               "assignment.toml and course.toml."),
+    check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 if a README disagrees with its "
+                                    "assignment.toml and course.toml."),
     course_dir: Optional[Path] = CourseOption,
     fmt: Format = FormatOption,
 ) -> None:
     """Render the student READMEs from each assignment's templates, assignment.toml and course.toml."""
     course = _course(course_dir)
     names = assignments or sorted(course.assignments)
-    try:
-        found = readme.stale(course, names) if check else [readme.Stale(p, "") for p in readme.write(course, names)]
-    except (ConfigError, DataError, jinja2.TemplateError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    found = readme.stale(course, names) if check_only else [readme.Stale(p, "") for p in readme.write(course, names)]
     if fmt is not Format.table:
         _emit([{"path": str(item.path), "diff": item.diff} for item in found], ["path", "diff"], fmt)
-    elif check:
+    elif check_only:
         for item in found:
             err.print(str(item), markup=False, highlight=False)
         console.print(f"{len(found)} README(s) disagree with their assignment" if found
@@ -465,7 +488,7 @@ def readme_command(
         for item in found:
             console.print(f"wrote {item.path}", highlight=False)
         console.print(f"{len(found)} README(s) rewritten", highlight=False)
-    raise typer.Exit(1 if check and found else 0)
+    raise typer.Exit(FAILED if check_only and found else 0)
 
 
 @app.command("schema")
@@ -479,9 +502,7 @@ def schema_command(
     """Write the JSON Schema of course.toml and assignment.toml, which editors read from each file's first line."""
     root = course_dir or Path(".")
     if out is None and not (root / "course.toml").is_file():
-        err.print(f"[red]error:[/] no course.toml in {escaped(root.resolve())}: give the course with --course, "
-                  "or a folder with --out")
-        raise typer.Exit(2)
+        raise UsageError(f"no course.toml in {root.resolve()}: give the course with --course, or a folder with --out")
     for path in write_schemas(root, out):
         console.print(f"wrote {path}", highlight=False)
     if reference:
@@ -503,7 +524,7 @@ def doctor_command(
         _emit([f.as_dict() for f in findings], ["level", "where", "message", "fix"], fmt)
     else:
         _print_findings(findings)
-    raise typer.Exit(1 if any(f.level == ERROR for f in findings) else 0)
+    raise typer.Exit(FAILED if any(f.level == ERROR for f in findings) else 0)
 
 
 def _print_findings(findings: list[Finding]) -> None:
@@ -531,11 +552,7 @@ def secret_backup(
 ) -> None:
     """Copy the course secret (mode 0600) and note the copy in <workdir>/secret.backup.json for `grader doctor`."""
     course = _course(course_dir)
-    try:
-        copy = backup(course.workdir, to, keep_out=(course.root,))
-    except (SecretError, OSError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    copy = backup(course.workdir, to, keep_out=(course.root,))
     console.print(f"copied {secret_path(course.workdir)} to {copy} (mode 0600); noted in "
                   f"{course.workdir / 'secret.backup.json'}", highlight=False)
 
@@ -552,14 +569,11 @@ def moodle_import(
 ) -> None:
     """Unpack a Moodle download safely into INTO/ASSIGNMENT/<student>/, with each submission's time."""
     course = _course(course_dir)
-    try:
-        result = ingest(course, assignment, source, participants, into)
-    except (ConfigError, UnsafeArchive, ParticipantsError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
-    for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {escaped(warning)}")
+    result = ingest(course, assignment, source, participants, into)
+    _warn(result.warnings)
     rows = [vars(i) | {"files": ", ".join(i.files)} for i in result.imported]
+    if fmt is Format.table:
+        rows = shown_times(rows, ["submitted_at"], course.timezone)
     _emit(rows, ["student", "participant", "submitted_at", "time_source", "in_roster", "files"], fmt,
           title=f"{len(rows)} submissions into {result.target}; {result.roster} participants in the roster")
 
@@ -571,11 +585,7 @@ def moodle_roster(
 ) -> None:
     """Record who the students are (ID number, email) for the Moodle export."""
     course = _course(course_dir)
-    try:
-        count = import_roster(course, participants)
-    except ParticipantsError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    count = import_roster(course, participants)
     console.print(f"{count} participants in the roster of {course.gradebook_path}")
 
 
@@ -593,8 +603,7 @@ def grades_show(
     """Every student's grades: each assignment (counted or not), each group, the final grade."""
     course = _course(course_dir)
     grades = _grades(course)
-    for warning in grades.warnings:
-        err.print(f"[yellow]warning:[/] {escaped(warning)}")
+    _warn(grades.warnings)
     if fmt is Format.csv:
         sys.stdout.write(export(grades, course, "csv").text)
         return
@@ -606,17 +615,12 @@ def grades_show(
     for s in grades.students:
         row = {"student": s.student, "final": number(s.final) or "pending"}
         for a, c in s.components.items():
-            # Brackets mark a grade that the "best k of n" rule dropped.
             value = number(c.grade) or "pending"
-            row[a] = value if c.counted or c.grade is None or not _in_group(grades, a) else f"({value})"
+            row[a] = f"({value})" if c.dropped else value
         row |= {g.name: number(g.grade) or "pending" for g in s.groups if g.name in groups}
         rows.append(row)
     _emit(rows, ["student", *grades.assignments, *groups, "final"], fmt,
-          title=f"{course.name}: {len(rows)} students; (x) = not counted")
-
-
-def _in_group(grades: CourseGrades, assignment: str) -> bool:
-    return any(assignment in g.assignments and len(g.assignments) > g.best for g in grades.groups)
+          title=f"{course.name}: {len(rows)} students; (x) = not counted", more="--format csv")
 
 
 ExportFormat = Enum("ExportFormat", {name: name for name in EXPORTERS}, type=str)
@@ -628,15 +632,15 @@ def grades_export(
     fmt: ExportFormat = typer.Option("moodle", "--format", "-f", help="moodle: Moodle's grade import CSV; "
                                      "csv: every component for the instructor."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default: standard output)."),
-    identifier: Identifier = typer.Option("id_number", help="The user field Moodle matches rows by."),
+    identifier: Identifier = typer.Option(_defaults(export)["identifier"], help="The user field Moodle matches "
+                                          "rows by."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
     """Export the course grades (UTF-8 CSV)."""
     course = _course(course_dir)
     _doctor_first(course, "export")
     result = export(_grades(course), course, fmt.value, identifier.value)
-    for warning in result.warnings:
-        err.print(f"[yellow]warning:[/] {escaped(warning)}")
+    _warn(result.warnings)
     if out is None:
         sys.stdout.write(result.text)
         return
@@ -668,13 +672,11 @@ def audit_command(
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
     """Every hand-in of an assignment with its flags, worst first: claims, similarity, carried data, odd runs."""
+    from grader.audit import audit, write_site  # copydetect, a second to import: only for this command
+
     course = _course(course_dir)
-    try:
-        with err.status(f"auditing {assignment}"):
-            result = audit(course, assignment, archive)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    with err.status(f"auditing {assignment}"):
+        result = audit(course, assignment, archive)
     flagged = sum(1 for r in result.rows if r.flags)
     err.print(f"{len(result.rows)} hand-ins, {flagged} flagged, {len(result.pairs)} similar pairs "
               f"({result.seconds:.1f} s)", highlight=False)
@@ -703,11 +705,7 @@ def report_command(
 ) -> None:
     """One student's feedback: scores, grades, which counted and why, the executed notebooks as HTML."""
     course = _course(course_dir)
-    try:
-        result = report(course, student, out, instructor=instructor)
-    except UnknownStudent as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    result = report(course, student, out, instructor=instructor)
     if fmt is Format.json:
         sys.stdout.write(_json(result.grades.as_dict() | {"feedback": result.feedback, "report": str(result.index)}))
         return
@@ -749,16 +747,14 @@ def board_show(
 ) -> None:
     """One assignment's ranking in the terminal (the same as the published page)."""
     course = _course(course_dir)
-    try:
-        with Gradebook(course.gradebook_path) as book:
-            b = rank_board(course, book, assignment, reveal)
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    with Gradebook(course.gradebook_path) as book:
+        b = rank_board(course, book, assignment, reveal)
     rows = [e.public() | ({"student": e.student} if names else {}) for e in b.entries]
+    if fmt is Format.table:
+        rows = shown_times(rows, ["last_submission"], course.timezone)
     columns = ["rank", "pseudonym", *(["student"] if names else []), "score", "submissions", "last_submission",
                "runtime_s"]
-    _emit(rows, columns, fmt, title=f"{b.title}: {b.metric} on the {b.split} split")
+    _emit(rows, columns, fmt, title=f"{b.title}: {b.metric} on the {b.split} split", more="--format json")
 
 
 @board_app.command("nickname")
@@ -769,49 +765,43 @@ def board_nickname(
 ) -> None:
     """Record the nickname a student chose for the leaderboards."""
     course = _course(course_dir)
-    try:
-        with Gradebook(course.gradebook_path) as book:
-            set_nickname(book, unicodedata.normalize("NFC", student), nickname)
-    except NicknameError as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(1) from None
+    with Gradebook(course.gradebook_path) as book:
+        set_nickname(book, unicodedata.normalize("NFC", student), nickname)
     console.print(f"{student}: nickname recorded", highlight=False)
 
 
 REFERENCE_COLUMNS = ["assignment", "role", "mode", "status", "primary_metric", "primary_score", "grade",
                      "duration_s", "device", "message"]
+REFERENCES = _defaults(run_references)
 
 
 @reference_app.command("run")
 def reference_run(
     name: Optional[str] = typer.Argument(None, help="One assignment; or --all."),
     all_: bool = typer.Option(False, "--all", help="Every assignment that has a reference."),
-    smoke: bool = typer.Option(False, help="Train briefly (smoke = True), as in CI on a CPU."),
+    smoke: bool = typer.Option(REFERENCES["smoke"], help="Train briefly (smoke = True), as in CI on a CPU."),
     course_dir: Optional[Path] = CourseOption,
-    runner: Optional[str] = typer.Option(None, help="Runner name (default: the course's, else local)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Notebooks run at once."),
-    timeout: Optional[float] = typer.Option(None, min=1, help="Wall-clock limit in seconds, per notebook."),
+    runner: Optional[str] = typer.Option(REFERENCES["runner"], help="Runner name (default: the course's, else "
+                                         "local)."),
+    jobs: Optional[int] = typer.Option(REFERENCES["jobs"], "--jobs", "-j", min=1, help="Notebooks run at once."),
+    timeout: Optional[float] = typer.Option(REFERENCES["timeout"], min=1, help="Wall-clock limit in seconds, per "
+                                            "notebook."),
     fmt: Format = FormatOption,
 ) -> None:
     """Run baselines and references on the hidden test set; the grader scores them and keeps the result."""
     if bool(name) == all_:
-        err.print("[red]error:[/] name one assignment, or give --all")
-        raise typer.Exit(2)
+        raise UsageError("name one assignment, or give --all")
     course = _course(course_dir)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=fmt is not Format.table) as progress:
         task = progress.add_task("references", total=None)
-        try:
-            rows = run_references(course, [name] if name else None, smoke=smoke, runner=runner, jobs=jobs,
-                                  timeout=timeout, on_result=lambda row: progress.update(
-                                      task, advance=1, description=f"{row.assignment} {row.role}: {row.status}"))
-        except (ConfigError, ClusterError, DockerUnavailable, EnvError, ValueError) as exc:
-            err.print(f"[red]error:[/] {escaped(exc)}")
-            raise typer.Exit(2) from None
+        rows = run_references(course, [name] if name else None, smoke=smoke, runner=runner, jobs=jobs,
+                              timeout=timeout, on_result=lambda row: progress.update(
+                                  task, advance=1, description=f"{row.assignment} {row.role}: {row.status}"))
     _emit([vars(r) for r in rows], REFERENCE_COLUMNS, fmt,
           title=f"{len(rows)} reference runs ({'smoke' if smoke else 'full'})")
     if not rows or not all(r.ok for r in rows):
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
 
 
 @reference_app.command("show")
@@ -826,6 +816,8 @@ def reference_show(
     with Gradebook(course.gradebook_path) as book:
         rows = book.reference_runs(name, latest=not history)
     columns = REFERENCE_COLUMNS + ["finished_at"] + ([] if fmt is Format.table else ["notebook", "artifacts"])
+    if fmt is Format.table:
+        rows = shown_times(rows, ["finished_at"], course.timezone)
     _emit(rows, columns, fmt, title=f"{len(rows)} reference runs")
 
 
@@ -852,14 +844,18 @@ def cluster_local(
             console.print("cluster stopped")
 
 
+IMAGE = _defaults(build_image)
+
+
 @image_app.command("build")
 def image_build(
     tag: Optional[str] = typer.Option(None, help="The image's name (default: the course's, image under "
                                                  f"grader.docker, else {DEFAULT_IMAGE})."),
     base_image: Optional[str] = typer.Option(None, help="FROM this image instead of the Dockerfile's CUDA PyTorch "
                                                         "(any Debian/Ubuntu image with python3 and python3-venv)."),
-    torch: bool = typer.Option(True, help="--no-torch: leave torch and torchvision out (a small CPU image)."),
-    offline: bool = typer.Option(False, help="Download wheels on this machine and build with no network."),
+    torch: bool = typer.Option(IMAGE["torch"], help="--no-torch: leave torch and torchvision out (a small CPU "
+                               "image)."),
+    offline: bool = typer.Option(IMAGE["offline"], help="Download wheels on this machine and build with no network."),
     wheels: Optional[Path] = typer.Option(None, "--wheels", exists=True, file_okay=False,
                                           help="Build with no network from this folder of wheels (for the image's "
                                                "Python and platform)."),
@@ -872,18 +868,13 @@ def image_build(
     """Build the image that the docker runner runs notebooks in, from the project's Dockerfile; its packages are
     the course's (the environment table of course.toml) when it declares them, and it is labelled with them."""
     if any("=" not in arg for arg in build_arg):
-        err.print("[red]error:[/] --build-arg: expected NAME=VALUE")
-        raise typer.Exit(2)
+        raise UsageError("--build-arg: expected NAME=VALUE")
     # Outside a course folder (and with no --course) the Dockerfile's own packages, as before.
     course = _course(course_dir) if course_dir or Path("course.toml").is_file() else None
     tag = tag or (course.docker.image if course else DEFAULT_IMAGE)
-    try:
-        image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, dockerfile=dockerfile,
-                               build_args=dict(arg.split("=", 1) for arg in build_arg), course=course, wheels=wheels,
-                               on_line=lambda line: err.print(escaped(line), style="dim", highlight=False))
-    except (ConfigError, DockerUnavailable, ImageBuildError) as exc:
-        err.print(f"[red]error:[/] {escaped(exc)}")
-        raise typer.Exit(2) from None
+    image_id = build_image(tag, base_image=base_image, torch=torch, offline=offline, dockerfile=dockerfile,
+                           build_args=dict(arg.split("=", 1) for arg in build_arg), course=course, wheels=wheels,
+                           on_line=lambda line: err.print(escaped(line), style="dim", highlight=False))
     console.print(f"built {tag} ({image_id})", highlight=False)
 
 
@@ -892,6 +883,8 @@ def env_build(
     wheels: Optional[Path] = typer.Option(None, "--wheels", exists=True, file_okay=False,
                                           help="Install with no package index, from this folder of wheels "
                                                "(made with `pip download -d DIR ...`)."),
+    force: bool = typer.Option(False, "--force", help="Build every environment again, also those built already "
+                                                      "(one that changed since its build: `grader run` says so)."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
     """Build the notebooks' environment (the environment table of course.toml, and each assignment's own
@@ -909,11 +902,7 @@ def env_build(
         def line(text: str) -> None:
             progress.update(task, description=escaped(f"{text[:100]}"))
 
-        try:
-            built = build_envs(course, wheels, on_line=line, on_env=building)
-        except (ConfigError, EnvError) as exc:
-            err.print(f"[red]error:[/] {escaped(exc)}")
-            raise typer.Exit(2) from None
+        built = build_envs(course, wheels, on_line=line, on_env=building, force=force)
     for path in built:
-        console.print(f"ready {path} (record: {RECORD})", highlight=False)
+        console.print(f"ready {path} (record: {record_path(path)})", highlight=False)
     err.print(f"{len(built)} environment(s) in {time.monotonic() - started:.0f} s", highlight=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from grader.i18n import LanguageError, check_language
 from grader.policy import Extension, Group, LatePolicy, Policy, Rounding
 from grader.schema import (ANCHORS, IMAGE_LAYOUTS, LANGUAGES, METRICS, RUNNERS, TASKS, TRANSFERS, WORKER_RUNNERS,
                            AssignmentFile, AuditSettings, ConfigError, CourseFile, DockerSettings, LateTable,
@@ -130,6 +131,10 @@ def load_course(root: str | Path = ".") -> Course:
     root = Path(root).resolve()
     path = root / "course.toml"
     f = read(path, CourseFile)
+    try:
+        check_language(f.language, root)
+    except LanguageError as exc:
+        raise ConfigError(path, "language", str(exc), f.language) from None
     g = f.grader
     if g.runner == "dask" and not g.cluster:
         raise ConfigError(path, "grader.cluster", "a Dask scheduler address for runner = \"dask\"")

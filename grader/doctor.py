@@ -16,6 +16,8 @@ import json
 import math
 import os
 import re
+import shutil
+import subprocess
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,16 +29,14 @@ import nbformat
 from grader import envs, readme
 from grader.course import Assignment, ConfigError, Course
 from grader.data import DataError, layout
+from grader.data.sources import PEEKS
 from grader.kit import kit_name
-from grader.readme import SHARES
-from grader.scoring import LOWER_IS_BETTER
+from grader.metrics import METRICS
 from grader.secret import ENV as SECRET_ENV
 from grader.secret import SecretError, backup_note, read_secret_file, secret_path
 
 ERROR, WARNING = "error", "warning"
 RUN, KIT, EXPORT = "run", "kit", "export"  # the commands a check may guard
-# What a primary metric can be. A scale relative to a baseline or reference maps a difference of two.
-METRIC_RANGES = {**{m: (0.0, 1.0) for m in SHARES}, **{m: (0.0, math.inf) for m in LOWER_IS_BETTER}}
 KIT_LINE = re.compile(r"^KIT\s*=\s*([\"'])(.*?)\1", re.M)  # the starter's kit folder (grader/kit.py)
 
 
@@ -131,6 +131,18 @@ def in_a_group(course: Course, a: Assignment) -> Iterator[Finding]:
                       f"or give it a [[policy.groups]] of its own, or remove assignments/{a.name}")
 
 
+@check(RUN, EXPORT, each_assignment=False)
+def groups_name_assignments(course: Course) -> Iterator[Finding]:
+    for i, group in enumerate(course.policy.groups):
+        unknown = [name for name in group.assignments if name not in course.assignments]
+        if unknown:
+            yield Finding(ERROR, _course_toml(course, f"policy.groups[{i}].assignments"),
+                          f"group '{group.name}' lists {', '.join(unknown)}, which the course does not have "
+                          "(no assignments/<name>/assignment.toml): it counts as not handed in for every student",
+                          f"remove {', '.join(repr(n) for n in unknown)} from the group's assignments, then run "
+                          "`grader readme` (the READMEs name the group's assignments)")
+
+
 @check(EXPORT, each_assignment=False)
 def extensions_name_assignments(course: Course) -> Iterator[Finding]:
     for i, e in enumerate(course.policy.extensions):
@@ -144,10 +156,11 @@ def extensions_name_assignments(course: Course) -> Iterator[Finding]:
 @check(RUN, KIT, EXPORT)
 def scale_in_range(course: Course, a: Assignment) -> Iterator[Finding]:
     """A scale whose points lie outside what its metric can be grades everybody alike, or nobody to the top."""
-    lo, hi = METRIC_RANGES[a.primary_metric]
+    metric = METRICS[a.primary_metric]
+    lo, hi = metric.range
     what = a.primary_metric
-    if a.relative_to != "none":  # the score minus the anchor's: a difference
-        lo, hi = (-1.0, 1.0) if a.primary_metric in SHARES else (-math.inf, math.inf)
+    if a.relative_to != "none":  # the score minus the anchor's: a difference of two values in the range
+        lo, hi = lo - hi, hi - lo
         what = f"{a.primary_metric} minus the {a.relative_to}'s"
     xs = [x for x, _ in a.scale.points]
     top = max(y for _, y in a.scale.points)
@@ -155,7 +168,7 @@ def scale_in_range(course: Course, a: Assignment) -> Iterator[Finding]:
     reachable = max(a.scale.grade(m) for m in (lo, hi, *(min(max(x, lo), hi) for x in xs)))
     span = f"[{_number(lo)}, {_number(hi)}]"
     fix = f"write grade_scale's metric values within {span}"
-    if a.primary_metric in SHARES and a.relative_to == "none" and 1 < max(xs) <= 100:
+    if metric.is_share and a.relative_to == "none" and 1 < max(xs) <= 100:
         fix += f" ({what} is a share, not a percentage: " + ", ".join(
             f"[{_number(x / 100)}, {_number(y)}]" for x, y in a.scale.points) + ")"
     if all(x < lo for x in xs) or all(x > hi for x in xs):
@@ -181,11 +194,11 @@ def _number(value: float) -> str:
 
 @check(KIT)
 def has_readme_and_starter(course: Course, a: Assignment) -> Iterator[Finding]:
-    if not (a.path / readme.template_name(course.language)).is_file() and not (a.path / "README.md").is_file():
+    if not (a.path / readme.TEMPLATE).is_file() and not (a.path / "README.md").is_file():
         yield Finding(ERROR, _where(course, a.path / "README.md"),
                       f"'{a.name}' has no README in the course language ({course.language}): its kit would "
                       "tell students nothing",
-                      f"write assignments/{a.name}/{readme.template_name(course.language)} (the assignment's own "
+                      f"write assignments/{a.name}/{readme.TEMPLATE} (the assignment's own "
                       f"prose; copy another assignment's) and run `grader readme {a.name}`")
     if not (a.path / "starter.ipynb").is_file():
         yield Finding(ERROR, _where(course, a.path / "starter.ipynb"),
@@ -287,8 +300,12 @@ def _listed(names: list[str], shown: int = 6) -> str:
 def readme_is_rendered(course: Course, a: Assignment) -> Iterator[Finding]:
     try:
         stale = readme.stale(course, [a.name])
+    except readme.MissingTranslations as exc:
+        yield Finding(ERROR, _where(course, a.path / readme.TEMPLATE), str(exc),
+                      "translate them in that catalog (msgid: the template's text, msgstr: its translation)")
+        return
     except jinja2.TemplateError as exc:
-        yield Finding(ERROR, _where(course, a.path / readme.template_name(course.language)),
+        yield Finding(ERROR, _where(course, a.path / readme.TEMPLATE),
                       f"the README template does not render: {exc}", "correct the template")
         return
     for item in stale:
@@ -314,6 +331,54 @@ def built_kits_are_whole(course: Course) -> Iterator[Finding]:
                 yield Finding(ERROR, where, f"the kit has no {document}",
                               f"complete assignments/{name} (`grader doctor` names what it lacks), then run "
                               f"`grader kit {name} --out {where}` again")
+
+
+# --- the data ---------------------------------------------------------------------------------------
+
+@check(RUN, KIT)
+def labelled_data_is_not_committed(course: Course, a: Assignment) -> Iterator[Finding]:
+    """The course folder is committed, often published: labelled data in it that git does not ignore gives the
+    hidden test's labels away. That is a generic source's files when the hidden test is carved out of them
+    (no `hidden_from`), and a private hidden set always."""
+    held = [("dataset.hidden_from", a.hidden_from)]
+    if a.dataset in PEEKS and a.hidden_from is None:
+        held.append(("dataset.path", a.data_path))
+    for key, path in held:
+        if path is None or not Path(path).resolve().is_relative_to(course.root) or not Path(path).exists():
+            continue
+        shown = Path(path).resolve().relative_to(course.root).as_posix()
+        why = _published_by_git(course.root, shown)
+        if why is None:
+            continue
+        what = "the private hidden set" if key == "dataset.hidden_from" else "the data the hidden test is drawn from"
+        fix = f"add /{shown} to .gitignore (in the course folder), or move the data outside the course folder"
+        if why == "committed":
+            fix += (f"; it is committed already: `git rm -r --cached {shown}`, and remove it from the repository's "
+                    "history (git filter-repo) wherever it was pushed")
+        yield Finding(ERROR, _toml(course, a, key),
+                      f"{shown} ({what}, with its labels) lies in the course folder and git "
+                      f"{'holds it' if why == 'committed' else 'does not ignore it'}: committed and published "
+                      "with the course, it gives the hidden labels away", fix)
+
+
+def _published_by_git(root: Path, path: str) -> str | None:
+    """"committed" when git tracks files under `path` (relative to root), "not ignored" when it would add them,
+    None when it ignores them, or root is in no git work tree (or there is no git)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([git, "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+
+    try:
+        if run("rev-parse", "--is-inside-work-tree").stdout.strip() != "true":
+            return None
+        if run("ls-files", "--", path).stdout.strip():
+            return "committed"
+        return "not ignored" if run("check-ignore", "-q", "--", path).returncode == 1 else None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
 
 
 # --- the notebooks' environment and the secret -------------------------------------------------------

@@ -66,15 +66,15 @@ def group_columns(grades: CourseGrades) -> list[str]:
 @register("moodle")
 def moodle_csv(grades: CourseGrades, course: Course, identifier: str) -> Export:
     """One row per student Moodle knows: identifier, full name, one column per grade item, final, feedback."""
-    t = translator(course.language)
+    t = translator(course.language, course.root)
     groups = group_columns(grades)
     header = [IDENTIFIERS[identifier], "Full name", *grades.assignments, *groups, FINAL_COLUMN, FEEDBACK_COLUMN]
     rows, warnings = [], list(grades.warnings)
     for s in grades.students:
         key = s.id_number if identifier == "id_number" else s.email
         if not key:
-            warnings.append(f"{s.student}: left out of the Moodle file: no {IDENTIFIERS[identifier]} "
-                            "(not in the participants list; import one with `grader moodle import --participants`)")
+            warnings.append(f"{s.student}: left out of the Moodle file: no {IDENTIFIERS[identifier]} (record "
+                            "Moodle's participants list, which has it, with `grader moodle roster PARTICIPANTS.csv`)")
             continue
         if s.pending:
             pending = [a for a, c in s.components.items() if c.state == PENDING]

@@ -61,6 +61,7 @@ class Component:
     attempts: list[Attempt] = field(default_factory=list)
     counted: bool = False
     deadline: datetime | None = None
+    dropped: bool = False  # graded, and left out by its group's "best k of n" rule
 
 
 @dataclass
@@ -184,6 +185,7 @@ def _group(group: Group, components: dict[str, Component]) -> GroupResult:
     counted = best_of([(c.assignment, c.grade) for c in members], group.best)
     for c in members:
         c.counted = c.assignment in counted
+        c.dropped = not c.counted
     grade = group.rounding(mean([components[a].grade for a in counted]))
     return GroupResult(group.name, group.best, group.assignments, counted, grade)
 
@@ -207,7 +209,7 @@ def explain(component: Component, group: GroupResult | None, policy: Policy, t: 
     if component.state == MISSING:
         text = t("grades.missing")
     elif component.state == REJECTED:
-        text = t("grades.rejected", days=component.attempts[-1].lateness.days)
+        text = t("grades.rejected", count=component.attempts[-1].lateness.days)
     elif component.state == PENDING:
         text = t("grades.pending")
     else:
@@ -218,12 +220,12 @@ def explain(component: Component, group: GroupResult | None, policy: Policy, t: 
         if chosen.status != OK:  # the message is cut here: the rest of the feedback must follow it
             text += " (" + (plain_text(chosen.message) or t(f"status.{chosen.status}")) + ")"
         if chosen.lateness.days:
-            text += "; " + t("grades.late", days=chosen.lateness.days, penalty=number(chosen.lateness.penalty))
+            text += "; " + t("grades.late", count=chosen.lateness.days, penalty=number(chosen.lateness.penalty))
         if len(component.attempts) > 1:
             text += "; " + t(f"grades.which_{policy.counts}", n=len(component.attempts))
     if group is not None and group.grade is not None and len(group.assignments) > group.best:
         text += "; " + (t("grades.counted") if component.counted else
-                        t("grades.dropped", best=group.best, n=len(group.assignments)))
+                        t("grades.dropped", count=group.best, n=len(group.assignments)))
     return text
 
 

@@ -1,16 +1,18 @@
 """`grader kit A`: what students may have for an assignment, and nothing else.
 
     kit.json              the assignment's name, the course's language and name, the kit's version
-    assignment.toml       the assignment's settings, without the private hidden set's path
+    assignment.toml       the assignment's settings, without the paths of the data and of the private hidden set
     README.md, README.<lang>.md  rendered from the assignment's templates (grader.readme), else copied
     starter.ipynb         with KIT_URL set when course.toml has `[kit] url`
+    locale/               the course's own catalog of the grader's messages in its language, if it has one
+                          (grader.i18n): `grader check` speaks the course's language
     wheels/               the wheel of the grader that made the kit (grader.wheel), to `pip install` offline
     data/                 the notebook's data_dir: training and validation data, classes.txt (or vocab.json)
     practice/test/        a practice test built from the validation split, in the hidden test's layout
     practice/labels.csv   its answers, for self-checking
 
 No hidden test input, no hidden label, no course secret: everything comes from `public/` and
-`check/` of the prepared data, which derive from the public seed alone. `grader check NOTEBOOK
+`check/` of the prepared data, drawn with the public seed from what the hidden test leaves. `grader check NOTEBOOK
 --kit KIT` runs a notebook against a kit (a folder or its zip) on a machine that has only the
 grader package, installed from the kit's own wheel, and the kit.
 """
@@ -18,6 +20,7 @@ grader package, installed from the kit's own wheel, and the kit.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import zipfile
@@ -30,10 +33,14 @@ from grader.archive import Limits, UnsafeArchive, extract_zip
 from grader.course import Assignment, Course, load_assignment
 from grader.data import layout
 from grader.data.sources import DataError
+from grader.i18n import catalog_path
 from grader.readme import rendered as rendered_readmes
 from grader.wheel import own_wheel
 
 KIT_VERSION = 1
+# Lines of assignment.toml a kit leaves out: where the instructor's data and private hidden set lie
+# (paths of their machine), and the schema line, whose file the kit does not carry.
+PRIVATE_SETTING = re.compile(r"^\s*(hidden_from|path)\s*=|^#:schema ")
 # A kit holds a whole training set: many more files than a Moodle download, but never without end.
 KIT_LIMITS = Limits(max_files=500_000, max_bytes=8 << 30, max_file_bytes=2 << 30)
 
@@ -90,11 +97,15 @@ def write_kit(course: Course, name: str, out: Path) -> Path:
                 (root / document).write_text(readmes[document], encoding="utf-8")
             elif (a.path / document).is_file():
                 shutil.copyfile(a.path / document, root / document)
+        own = catalog_path(course.root, course.language)
+        if own.is_file():
+            catalog_path(root, course.language).parent.mkdir(parents=True)
+            shutil.copyfile(own, catalog_path(root, course.language))
         if course.kit_url and (root / "starter.ipynb").is_file():
             _point_starter_at(root / "starter.ipynb", course.kit_address(name))
         settings = (a.path / "assignment.toml").read_text(encoding="utf-8").splitlines(keepends=True)
-        (root / "assignment.toml").write_text("".join(line for line in settings
-                                                      if not line.lstrip().startswith("hidden_from")), encoding="utf-8")
+        (root / "assignment.toml").write_text("".join(line for line in settings if not PRIVATE_SETTING.match(line)),
+                                              encoding="utf-8")
         (root / "kit.json").write_text(json.dumps({"kit": KIT_VERSION, "assignment": name, "course": course.name,
                                                    "language": course.language}, ensure_ascii=False, indent=2),
                                        encoding="utf-8")

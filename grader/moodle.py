@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from grader.archive import Entry, Limits, copy_entry, folder_entries, zip_entries
 from grader.course import Course
 from grader.gradebook import Gradebook
-from grader.i18n import MONTH_NAMES
+from grader.i18n import month_numbers
 from grader.submissions import SIDECAR, normalise_name
 
 MOODLE_ENTRY = re.compile(r"^(?P<name>.+?)_(?P<participant>\d+)_assign(?:submission|feedback)_(?P<plugin>[a-z]+)_(?P<rest>.*)$")
@@ -73,7 +73,7 @@ HEADERS = {
     "participant": ("identifier", "identificador"),
     "submitted_at": ("last modified (submission)", "última modificación (entrega)"),
 }
-MONTHS = {name.casefold(): i + 1 for names in MONTH_NAMES.values() for i, name in enumerate(names)}
+MONTHS = month_numbers()  # every language with catalogs (Babel's data): Moodle dates are in its site's language
 MOODLE_TIME = re.compile(r"(\d{1,2})\s+(?:de\s+)?([^\W\d_]+)\s+(?:de\s+)?(\d{4}),?\s+(\d{1,2}):(\d{2})\s*([AaPp]\.?\s?[Mm]\.?)?")
 
 

@@ -8,33 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
-import secrets
 import sys
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from grader import envs
 from grader.assess import Assessment, assess
-from grader.audit.evidence import run_flags
 from grader.course import Assignment, Course
 from grader.data import DataError, DataLayout, layout
 from grader.data.integrity import DataChanged, DataGuard
 from grader.gradebook import Gradebook
 from grader.i18n import translator
+from grader.jobs import make_job, new_run_dir
 from grader.runners import Job, Runner, RunResult, get_runner
 from grader.runners.base import ERROR, INVALID_NOTEBOOK, INVALID_SUBMISSION, OK, now_utc
 from grader.screening import screen
-from grader.submissions import InvalidNotebook, Submission, discover, load_notebook
+from grader.submissions import InvalidNotebook, Submission, discover, load_notebook, of_student
 from grader.wheel import DISTRIBUTION
-
-if TYPE_CHECKING:
-    from grader.kit import Kit
 
 
 @cache  # read once, when a run is first recorded: not at import, which every command pays
@@ -52,6 +45,10 @@ def grader_version() -> str:
 
 class SandboxRequired(RuntimeError):
     """Student hand-ins would run unsandboxed, and the instructor did not say so."""
+
+
+class RunnerChoiceError(ValueError):
+    """The runner asked for cannot be made as asked: an unknown name, settings it refuses, no scheduler."""
 
 
 @dataclass
@@ -100,20 +97,6 @@ def assignment_version(assignment: Assignment, data: DataLayout, anchor: float |
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def slug(name: str) -> str:
-    """A file-system-safe folder name for any student name, unique by its hash suffix."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).strip("._")[:40] or "student"
-    return f"{safe}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
-
-
-def new_run_dir(course: Course, assignment: str, student: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    path = course.workdir / "runs" / assignment / slug(student) / f"{stamp}-{secrets.token_hex(3)}"
-    path.mkdir(parents=True)
-    return path
-
-
 UNSANDBOXED_HELP = ("install bubblewrap (Debian: apt-get install bubblewrap) or a Docker engine with the "
                     "execution image (`grader image build`); or, to run the hand-ins on this machine as your "
                     "own user with access to everything you can read, type --unsandboxed")
@@ -134,6 +117,14 @@ def make_runner(course: Course, runner: str | Runner | None = None, cluster: str
         return runner
     if unsandboxed and runner is None and not cluster:
         runner = "local"
+    try:
+        return _named_runner(course, runner, cluster, image, gpus, runtime, trusted)
+    except ValueError as exc:  # an unknown name, or settings the runner refuses (`--gpus 0,x`)
+        raise RunnerChoiceError(str(exc)) from None
+
+
+def _named_runner(course: Course, runner: str | None, cluster: str | None, image: str | None, gpus: str | None,
+                  runtime: str | None, trusted: bool) -> Runner:
     settings = course.docker
     docker_options = {"image": image or settings.image, "gpus": gpus if gpus is not None else settings.gpus,
                       "gpu_slots": settings.gpu_slots, "runtime": runtime or settings.runtime}
@@ -175,119 +166,147 @@ def _any_sandbox(docker_options: dict, trusted: bool) -> Runner:
 VERIFY_ALL = sys.maxsize  # `run(verify=VERIFY_ALL)`: every graded hand-in the filters leave (`--verify-student`)
 
 
-def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, cluster: str | None = None,
-        jobs: int | None = None, timeout: float | None = None, force: bool = False, student: str | None = None,
-        unsandboxed: bool = False, verify: int = 0, on_start: Callable[[int], None] | None = None,
+def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = None, jobs: int | None = None,
+        timeout: float | None = None, force: bool = False, student: str | None = None, unsandboxed: bool = False,
+        verify: int = 0, on_start: Callable[[int], None] | None = None,
         on_result: Callable[[RowReport], None] | None = None) -> BatchReport:
     """Grade every submission under `submissions_dir` that is not graded yet under its version.
+
+    `runner`: a name or a Runner (make_runner; default: the course's). `jobs`: notebooks at once
+    (default: the course's). `timeout`: a wall-clock limit for this batch instead of each
+    assignment's. `force`: run again what is graded; `student`: only this student's, graded again.
+    `on_start(n)` hears how many runs the batch starts, `on_result(row)` each row as it is recorded.
+    `grader run` reads its options' defaults from this signature.
 
     Hand-ins run in a sandbox; `unsandboxed=True` (the CLI's --unsandboxed) runs them with the local
     runner instead, and is the only way to. The prepared data is checked against its manifest before
     the batch and before each run is scored: a change stops the batch (`report.stopped`), and the
-    runs it touched are left to the next batch.
+    runs it touched are left to the next batch. Nothing found to grade is an error
+    (grader.submissions.NothingToGrade) that shows the expected layout.
 
     `verify=N` grades nothing new: it runs N random hand-ins graded `ok` under the current version
     again (with `student`, that student's), records each re-run beside the graded run (whose grade
     stays), and flags a score that moved by more than the assignment's `verify_tolerance`.
     """
-    t = translator(course.language)
-    report = BatchReport()
-    submissions, report.warnings = discover(submissions_dir, set(course.assignments))
-    if student:
-        student = unicodedata.normalize("NFC", student)
-        submissions = [s for s in submissions if s.student == student]
-    runner = make_runner(course, runner, cluster, unsandboxed=unsandboxed)
+    runner = make_runner(course, runner, unsandboxed=unsandboxed)
     if not (runner.sandboxed or unsandboxed):
         raise SandboxRequired(f"the {runner.name} runner does not sandbox student hand-ins: {UNSANDBOXED_HELP}")
-
+    submissions, warnings = discover(submissions_dir, set(course.assignments))
+    if student:
+        submissions = of_student(submissions, student)
+    # Before anything is recorded: an environment that lacks a declared package would fail every hand-in.
+    refuse_missing_environment(course, runner, [course.assignment(name)
+                                                for name in sorted({s.assignment for s in submissions})])
     with Gradebook(course.gradebook_path) as book:
-        pending: list[_Pending] = []
-        contexts: dict[str, _Context | None] = {}
+        batch = _Batch(course, runner, book, BatchReport(warnings=warnings), on_result)
+        pending = batch.pending(submissions, regrade=force or bool(student), verify=verify)
+        if batch.data_changed():  # before the batch: nothing runs on data that is not the prepared one
+            return batch.report
+        if on_start:
+            on_start(len(pending))
+        batch.grade(pending, jobs or course.jobs, timeout)
+    return batch.report
+
+
+class _Batch:
+    """One call of `run`: what it runs, and a row for each hand-in, recorded as soon as its run ends."""
+
+    def __init__(self, course: Course, runner: Runner, book: Gradebook, report: BatchReport,
+                 on_result: Callable[[RowReport], None] | None) -> None:
+        self.course, self.runner, self.book, self.report, self.on_result = course, runner, book, report, on_result
+        self.t = translator(course.language, course.root)
+        self.contexts: dict[str, _Context | None] = {}  # None: the assignment cannot be graded (a warning says why)
+
+    def pending(self, submissions: list[Submission], *, regrade: bool, verify: int) -> list[_Pending]:
+        """The hand-ins to run: those not graded under their assignment's version (every one, with `regrade`);
+        with `verify`, at most that many graded `ok`, drawn at random."""
+        pending = []
         for sub in submissions:
-            if sub.assignment not in contexts:
-                contexts[sub.assignment] = _context(course, sub.assignment, book, report)
-            context = contexts[sub.assignment]
+            if sub.assignment not in self.contexts:
+                self.contexts[sub.assignment] = _context(self.course, sub.assignment, self.book, self.report)
+            context = self.contexts[sub.assignment]
             if context is None:
                 continue
-            sub_id = book.register(sub.assignment, sub.student, str(sub.path), sub.sha256, sub.submitted_at)
+            sub_id = self.book.register(sub.assignment, sub.student, str(sub.path), sub.sha256, sub.submitted_at)
             if verify:
-                graded = book.graded_run(sub_id, context.version)
+                graded = self.book.graded_run(sub_id, context.version)
                 if graded is not None and graded["status"] == OK:
                     pending.append(_Pending(sub, sub_id, context, verifies=graded))
-                continue
-            if not (force or student) and book.is_graded(sub_id, context.version):
-                report.skipped += 1
-                continue
-            pending.append(_Pending(sub, sub_id, context))
-        if verify and len(pending) > verify:
-            pending = random.sample(pending, verify)
-        # Before the batch: an environment that lacks a declared package would fail every hand-in.
-        refuse_missing_environment(course, runner, [item.context.assignment for item in pending])
-        try:  # before the batch: nothing runs on data that is not the prepared one
-            for context in contexts.values():
+            elif regrade or not self.book.is_graded(sub_id, context.version):
+                pending.append(_Pending(sub, sub_id, context))
+            else:
+                self.report.skipped += 1
+        return random.sample(pending, verify) if verify and len(pending) > verify else pending
+
+    def data_changed(self) -> bool:
+        """Whether an assignment's prepared data differs from its manifest; `report.stopped` says how."""
+        try:
+            for context in self.contexts.values():
                 if context is not None:
                     context.guard.check()
         except DataChanged as exc:
-            report.stopped = str(exc)
-            return report
+            self.report.stopped = str(exc)
+            return True
+        return False
 
-        if on_start:
-            on_start(len(pending))
-
-        def finish(item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True) -> None:
-            a = item.context.assignment
-            if ran:  # what ran it, and the evidence of the hand-in
-                result.environment |= {"runner": runner.name, "grader": grader_version(), "seed": a.seed}
-                found = _evidence(item, outcome, result)
-                item.flags = found if item.verifies else item.flags + found
-            book.record(item.submission_id, item.context.version, runner.name, {
-                "status": outcome.status, "message": outcome.message, "cell": result.cell,
-                "detail": result.detail, "started_at": result.started_at, "finished_at": result.finished_at,
-                "duration_s": result.duration_s, "primary_metric": item.context.assignment.primary_metric,
-                "primary_score": outcome.primary_score, "grade": outcome.grade, "artifacts": str(result.run_dir),
-                "sample": outcome.sample, "flags": item.flags,
-                "environment": result.environment, "verifies": item.verifies["id"] if item.verifies else None,
-            }, outcome.scores)
-            row = RowReport(item.submission.assignment, item.submission.student, outcome.status,
-                            outcome.message, outcome.primary_score, outcome.grade, result.duration_s,
-                            item.flags)
-            report.rows.append(row)
-            if on_result:
-                on_result(row)
-
-        jobs_by_key: dict[str, tuple[_Pending, Job]] = {}
+    def grade(self, pending: list[_Pending], parallel: int, timeout: float | None) -> None:
+        """Run every hand-in that can run, `parallel` at once; score and record each as its run ends."""
+        jobs: dict[str, tuple[_Pending, Job]] = {}
         for item in pending:
-            run_dir = new_run_dir(course, item.submission.assignment, item.submission.student)
-            a = item.context.assignment
-            rejected = _reject_before_running(item, t)
-            if rejected:
-                status, message = rejected
-                result = RunResult(str(item.submission_id), status, run_dir, now_utc(), now_utc(), evalue=message)
-                finish(item, result, Assessment(status, message), ran=False)
-                continue
-            job = make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
-                           smoke=False, time_limit=timeout or a.time_limit_s, python=item.context.python)
-            jobs_by_key[job.key] = (item, job)
-
-        parallel = jobs or course.jobs
-        results = runner.run_many([job for _, job in jobs_by_key.values()], parallel)
+            job = self._job(item, timeout)
+            if job is not None:
+                jobs[job.key] = (item, job)
+        results = self.runner.run_many([job for _, job in jobs.values()], parallel)
         for result in results:
-            item, _ = jobs_by_key[result.key]
-            context = item.context
+            item, _ = jobs[result.key]
             try:
-                context.guard.check()
+                item.context.guard.check()
             except DataChanged as exc:  # an error row: the next batch runs it again, on restored data
-                report.stopped = str(exc)
-                finish(item, result, Assessment(ERROR, f"not scored: {exc}"))
+                self.report.stopped = str(exc)
+                self._record(item, result, Assessment(ERROR, f"not scored: {exc}"))
                 results.close()  # runs still in flight are stopped and left for the next batch
                 break
+            context = item.context
             try:
-                outcome = assess(result, context.assignment, context.data.labels, context.data.classes, t,
+                outcome = assess(result, context.assignment, context.data.labels, context.data.classes, self.t,
                                  context.anchor, context.declared)
             except Exception as exc:  # a scoring fault is this row's error, not the batch's
                 outcome = Assessment("error", f"scoring failed: {type(exc).__name__}: {exc}")
-            finish(item, result, outcome)
-    return report
+            self._record(item, result, outcome)
+
+    def _job(self, item: _Pending, timeout: float | None) -> Job | None:
+        """The hand-in's job; None when it cannot run, its row recorded already."""
+        run_dir = new_run_dir(self.course, item.submission.assignment, item.submission.student)
+        rejected = _reject_before_running(item, self.t)
+        if rejected:
+            status, message = rejected
+            result = RunResult(str(item.submission_id), status, run_dir, now_utc(), now_utc(), evalue=message)
+            self._record(item, result, Assessment(status, message), ran=False)
+            return None
+        a = item.context.assignment
+        return make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
+                        smoke=False, time_limit=timeout or a.time_limit_s, python=item.context.python)
+
+    def _record(self, item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True) -> None:
+        """The run into the gradebook, committed now, and its row into the report."""
+        a = item.context.assignment
+        if ran:  # what ran it, and the evidence of the hand-in
+            result.environment |= {"runner": self.runner.name, "grader": grader_version(), "seed": a.seed}
+            found = _evidence(item, outcome, result)
+            item.flags = found if item.verifies else item.flags + found
+        self.book.record(item.submission_id, item.context.version, self.runner.name, {
+            "status": outcome.status, "message": outcome.message, "cell": result.cell,
+            "detail": result.detail, "started_at": result.started_at, "finished_at": result.finished_at,
+            "duration_s": result.duration_s, "primary_metric": a.primary_metric,
+            "primary_score": outcome.primary_score, "grade": outcome.grade, "artifacts": str(result.run_dir),
+            "sample": outcome.sample, "flags": item.flags,
+            "environment": result.environment, "verifies": item.verifies["id"] if item.verifies else None,
+        }, outcome.scores)
+        row = RowReport(item.submission.assignment, item.submission.student, outcome.status, outcome.message,
+                        outcome.primary_score, outcome.grade, result.duration_s, item.flags)
+        self.report.rows.append(row)
+        if self.on_result:
+            self.on_result(row)
 
 
 def _context(course: Course, name: str, book: Gradebook, report: BatchReport) -> _Context | None:
@@ -319,8 +338,8 @@ def _context(course: Course, name: str, book: Gradebook, report: BatchReport) ->
 
 def refuse_missing_environment(course: Course, runner: Runner, assignments: list[Assignment]) -> None:
     """Raise envs.EnvMissing, naming each assignment's missing packages and the command that adds them, when
-    the environment the runner runs notebooks in lacks what they declare (a course that declares no
-    environment: never)."""
+    the environment the runner runs notebooks in lacks what they declare, or envs.EnvChanged when a file of
+    this machine's environment changed since its build (a course that declares no environment: never)."""
     if not course.environment.declared:
         return
     image = None
@@ -341,6 +360,8 @@ def refuse_missing_environment(course: Course, runner: Runner, assignments: list
         needs = "; ".join(f"{name} needs {', '.join(found)}" for name, found in sorted(faults.items()))
         raise envs.EnvMissing(f"{where} lacks what the assignments declare ({needs}): nothing was run. "
                               f"Build it: {envs.fix_command(course, image)}")
+    if image is None:  # this machine's environment: as its build left it (envs.EnvChanged otherwise)
+        envs.verify(course, assignments)
 
 
 def _evidence(item: _Pending, outcome: Assessment, result: RunResult) -> list[dict]:
@@ -353,6 +374,10 @@ def _evidence(item: _Pending, outcome: Assessment, result: RunResult) -> list[di
             return []
         return [{"kind": "non_deterministic", "metric": a.primary_metric, "score": round(score, 4),
                  "rerun": None if rerun is None else round(rerun, 4), "tolerance": a.audit.verify_tolerance}]
+    # Imported here: the audit loads copydetect (a second), which only scoring a run needs, not every
+    # command that imports this module.
+    from grader.audit.evidence import run_flags
+
     try:  # read again, not kept from the screening: a batch of large notebooks would sit in memory
         nb = load_notebook(item.submission.path)
     except InvalidNotebook:
@@ -372,16 +397,3 @@ def _reject_before_running(item: _Pending, t) -> tuple[str, str] | None:
         return INVALID_NOTEBOOK, t("run.invalid_notebook", name=sub.path.name, detail=str(exc))
     item.flags = [f.as_dict() for f in screen(nb, item.context.assignment.screening)]
     return None
-
-
-def make_job(a: Assignment, data: DataLayout | Kit, key: str, notebook: Path, run_dir: Path, *, smoke: bool,
-             time_limit: float, test_dir: Path | None = None, python: str = "") -> Job:
-    """The one way a notebook of an assignment is run: graded, self-checked or as a reference.
-    `python`: the kernel's (grader.envs.job_python); "" for the runner's own."""
-    return Job(
-        key=key, notebook=notebook, run_dir=run_dir, data_dir=data.data_dir, test_dir=test_dir or data.test_dir,
-        parameters={"seed": a.seed, "smoke": smoke, "time_budget_s": time_limit},
-        time_limit_s=time_limit, cell_timeout_s=min(a.cell_timeout_s, time_limit),
-        memory_mb=a.resources.memory_mb, cpus=a.resources.cpus, gpu=a.resources.gpu,
-        pids_limit=a.resources.pids, tmp_mb=a.resources.tmp_mb, shm_mb=a.resources.shm_mb,
-        output_mb=a.resources.output_mb, python=python)

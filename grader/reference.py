@@ -21,7 +21,8 @@ from grader.data import DataError, layout
 from grader.data.sources import sha256_file
 from grader.gradebook import Gradebook
 from grader.i18n import translator
-from grader.pipeline import make_job, make_runner, new_run_dir, refuse_missing_environment
+from grader.jobs import make_job, new_run_dir
+from grader.pipeline import make_runner, refuse_missing_environment
 from grader.runners import Runner
 from grader.runners.base import ERROR, OK, now_utc
 from grader.runners.gpus import gpu_name
@@ -65,7 +66,7 @@ def run_references(course: Course, names: list[str] | None = None, *, smoke: boo
                    runner: str | Runner | None = None, jobs: int | None = None, timeout: float | None = None,
                    on_result: Callable[[ReferenceRow], None] | None = None) -> list[ReferenceRow]:
     """Run the baselines, then the references, of the named assignments (all with one when None)."""
-    t = translator(course.language)
+    t = translator(course.language, course.root)
     mode = "smoke" if smoke else "full"
     runner = make_runner(course, runner, trusted=True)  # the course's own notebooks need no sandbox
     assignments = [course.assignment(n) for n in (names or sorted(course.assignments))]

@@ -20,7 +20,7 @@ from grader.gradebook import Gradebook
 from grader.i18n import Translator, local_time, translator
 from grader.report_figures import confusion_png, public_breakdown, standing_png
 from grader.runners.base import OK
-from grader.pipeline import slug
+from grader.jobs import slug
 from grader.runners.base import RunArtifacts
 from grader.screening import SCREENING_KINDS, flags_text
 from grader.submissions import normalise_name
@@ -99,7 +99,7 @@ def find_student(course: Course, student: str) -> StudentGrades:
 def report(course: Course, student: str, out: Path | None = None, instructor: bool = False) -> StudentReport:
     """The student's copy shows the screening of their own notebook; the instructor's, every flag."""
     s = find_student(course, student)
-    t = translator(course.language)
+    t = translator(course.language, course.root)
     out = Path(out) if out else course.workdir / "reports" / (slug(s.student) + ("-instructor" if instructor else ""))
     out.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(sanitize_html=True)
@@ -114,7 +114,7 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
             "deadline": _when(component.deadline, course) if component.deadline else "",
             "insight": _insight(course, name, component.chosen, s.student, out, t)})
     final = final_line(s, course.policy, t)
-    why = [t("report.group", name=g.name, best=g.best, n=len(g.assignments), grade=number(g.grade))
+    why = [t("report.group", name=g.name, count=g.best, n=len(g.assignments), grade=number(g.grade))
            for g in s.groups if g.grade is not None and len(g.assignments) > 1] + [final]
     index = out / "index.html"
     index.write_text(TEMPLATE.render(lang=course.language, t=t, student=s.student, course=course.name,
@@ -128,7 +128,7 @@ def _title(course: Course, name: str) -> str:
 
 
 def _when(value: datetime, course: Course) -> str:
-    return local_time(value, course.language, course.timezone)
+    return local_time(value, course.language, course.timezone, course.root)
 
 
 def _insight(course: Course, name: str, chosen: Attempt | None, student: str, out: Path, t: Translator) -> dict | None:

@@ -5,19 +5,24 @@ environment declared), a .gitignore for what must never be committed (the work f
 secret, kits, hand-ins, exports, published boards), the JSON Schemas the TOML files point at, and a
 first assignment on scikit-learn's digits, which needs no download.
 
-`new_assignment` writes assignments/NAME/: assignment.toml, the README templates (a short intro
-each; the shared templates write every fact), the READMEs rendered from them, and a starter
-rendered from a template of the data's form (grader/templates/course/starter/), whose kit name,
-parameters cell and classes come from the assignment itself: nothing is copied from another
-assignment's notebook. Its data comes from one of:
+`new_assignment` writes assignments/NAME/: assignment.toml, the README template (a short intro in
+English; the shared template writes every fact) with the intro's translations in the course's
+catalogs (locale/<lang>/LC_MESSAGES/course.po, for each other language the grader's catalogs
+translate it into; grader.readme), the READMEs rendered from them, and a starter in the course's
+language rendered from a template of the data's form (grader/templates/course/starter/), whose
+kit name, parameters cell and classes come from the assignment itself: nothing is copied from
+another assignment's notebook. Its data comes from one of:
 
 - nothing: scikit-learn's digits, a placeholder to replace in `[dataset]`;
 - `data`: the instructor's own files, read by a generic source chosen by their form (a folder of
   class folders: image-folders; .npz: arrays; .csv or .parquet: table, with its `label` column;
   .txt: text, next-character prediction). The grade scale starts at chance level (0) and ends at a
-  perfect score (10), or for text at 1.5 bits per character (10) and 4 (0): a start, to set;
-- `like`: another assignment's settings and README templates, from this course or else the
-  bundled course (this repository's assignments/). Notebooks of the course's own (`[reference]`)
+  perfect score (10), or for text at 1.5 bits per character (10) and 4 (0): a start, to set. Files
+  inside the course folder are added to its .gitignore: the hidden test is drawn from them, and
+  committed they would give its labels away (`grader doctor` stops `grader run` and `grader kit`
+  while git would commit them);
+- `like`: another assignment's settings, README template and its translations, from this course
+  or else the bundled course (this repository's assignments/). Notebooks of the course's own (`[reference]`)
   are not copied, except the one a relative grade scale is measured against, which becomes this
   assignment's (its starter, when the other's anchor was its starter).
 
@@ -39,10 +44,13 @@ from pathlib import Path
 import jinja2
 import nbformat
 
-from grader import readme
+from babel import Locale
+from babel.messages.catalog import Message
+
+from grader import i18n, readme
 from grader.course import Assignment, Course, load_course
 from grader.kit import kit_name
-from grader.schema import ASSIGNMENT_SCHEMA_LINE, COURSE_SCHEMA_LINE, write_schemas
+from grader.schema import ASSIGNMENT_SCHEMA_LINE, COURSE_SCHEMA_LINE, LimitsTable, Resources, write_schemas
 from grader.data.tables import TABLE_SUFFIXES
 
 TEMPLATES = Path(__file__).parent / "templates" / "course"
@@ -51,8 +59,6 @@ BUNDLED_COURSE = Path(__file__).resolve().parents[1]
 # What every notebook of a new course gets (`grader env build`): the course's practicals need these.
 PACKAGES = ("numpy", "pandas", "scikit-learn", "matplotlib", "torch==2.14.1", "torchvision==0.29.1")
 FIRST = "digits"  # `grader init`'s first assignment, on scikit-learn's digits
-TITLES = {"es": "Dígitos manuscritos", "en": "Handwritten digits"}
-GROUPS = {"es": "practicas", "en": "practicals"}
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*\Z")  # a folder, a kit's name, a column of the grades export
 # The generic source that reads each kind of file (grader.data), and the task it serves.
 SUFFIXES = {".npz": "arrays", ".txt": "text", **{suffix: "table" for suffix in TABLE_SUFFIXES}}
@@ -77,10 +83,12 @@ class NewAssignment:
     counts: str  # how the assignment counts towards the final grade: its policy group
 
 
-def _environment() -> jinja2.Environment:
+def _environment(found: i18n.Catalogs | None) -> jinja2.Environment:
+    """The templates, their text translated by `found` (None: English, the msgids' language)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([TEMPLATES, TEMPLATES / "starter"]),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True,
-                             lstrip_blocks=True, autoescape=False)
+                             undefined=jinja2.StrictUndefined, autoescape=False, extensions=["jinja2.ext.i18n"],
+                             **readme.OPTIONS)
+    env.install_gettext_translations((found or i18n.catalogs(i18n.SOURCE)).translations, newstyle=False)
     # A TOML basic string is a JSON string: the same escapes, and UTF-8 as it is.
     env.filters.update(toml=lambda value: json.dumps(value, ensure_ascii=False), num=readme._number,
                        assign=readme._assign, pad=lambda text: f"{text} ".ljust(34))
@@ -88,8 +96,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _render(template: str, **context) -> str:
-    return _environment().get_template(template).render(**context)
+def _render(template: str, found: i18n.Catalogs | None = None, **context) -> str:
+    return _environment(found).get_template(template).render(**context)
 
 
 def init_course(root: Path, language: str = "es", name: str | None = None) -> Course:
@@ -98,14 +106,16 @@ def init_course(root: Path, language: str = "es", name: str | None = None) -> Co
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
         raise ScaffoldError(f"{root}: not an empty folder; `grader init` makes a new course in a new or empty "
                             "folder (to add an assignment to a course: `grader new assignment NAME`)")
-    if language not in GROUPS:
-        raise ScaffoldError(f"--language {language}: expected one of {', '.join(GROUPS)}")
+    try:
+        i18n.check_language(language)  # a course adds a language in its folder, once it has one
+    except i18n.LanguageError as exc:
+        raise ScaffoldError(f"--language {language}: expected {exc}") from None
     made = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     try:
         (root / "course.toml").write_text(_render(
             "course.toml.j2", schema_line=COURSE_SCHEMA_LINE, name=name or root.name, language=language,
-            packages=PACKAGES, group=GROUPS[language], first=FIRST), encoding="utf-8")
+            packages=PACKAGES, group=i18n.translator(language)("scaffold.group"), first=FIRST), encoding="utf-8")
         (root / ".gitignore").write_text(_render("gitignore.j2"), encoding="utf-8")
         write_schemas(root)
         new_assignment(load_course(root), FIRST)
@@ -153,24 +163,24 @@ def new_assignment(course: Course, name: str, data: Path | None = None, like: st
         raise ScaffoldError("give --data or --like, not both")
     _check_name(course, name)
     folder = course.root / "assignments" / name
-    course_toml = course.root / "course.toml"
+    course_toml, ignore = course.root / "course.toml", course.root / ".gitignore"
     before = course_toml.read_text(encoding="utf-8")
+    ignored = ignore.read_text(encoding="utf-8") if ignore.is_file() else None
     folder.mkdir(parents=True)
     created: list[Path] = []  # outside the folder
+    catalogs: dict[Path, str | None] = {}  # the course's catalogs changed: their text before (None: new)
     try:
         if like is not None:
-            templates = _copy_like(course, name, like, folder, created)
+            templates = _copy_like(course, name, like, folder, created, catalogs)
         else:
             _write_settings(course, name, folder, data, label)
             templates = []
+        ignores = [ignore] if data is not None and _ignore(course, name, data) else []
         counts = _count(course, name)
         course = load_course(course.root)  # the folder and its group, as any later command reads them
         a = course.assignment(name)
         if not templates:
-            for language in ("es", "en"):
-                path = folder / readme.template_name(language)
-                path.write_text(_render(f"readme.{language}.md.j2", task=a.task), encoding="utf-8")
-                templates.append(path)
+            templates = [_write_readme(course, a, catalogs)]
         # The group rule of each README names the group's assignments: theirs change too.
         fellows = {m for g in course.policy.groups if name in g.assignments for m in g.assignments}
         written = readme.write(course, sorted({name} | (fellows & set(course.assignments))))
@@ -179,10 +189,39 @@ def new_assignment(course: Course, name: str, data: Path | None = None, like: st
         shutil.rmtree(folder, ignore_errors=True)
         for path in created:
             path.unlink(missing_ok=True)
+        for path, text in catalogs.items():
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_text(text, encoding="utf-8")
         course_toml.write_text(before, encoding="utf-8")
+        if ignored is None:
+            ignore.unlink(missing_ok=True)
+        else:
+            ignore.write_text(ignored, encoding="utf-8")
         raise
-    return NewAssignment(folder, [folder / "assignment.toml", *templates, *written, folder / "starter.ipynb"],
-                         counts)
+    return NewAssignment(folder, [folder / "assignment.toml", *templates, *catalogs, *written,
+                                  folder / "starter.ipynb", *ignores], counts)
+
+
+def _ignore(course: Course, name: str, data: Path) -> bool:
+    """Add `data` to the course's .gitignore when it lies in the course folder (see the module docstring);
+    whether the file changed."""
+    path = Path(data).resolve()
+    if not path.is_relative_to(course.root) or path == course.root:
+        return False
+    # Anchored at the course folder, with gitignore's wildcards escaped: this path and nothing else.
+    relative = re.sub(r"([*?\[\\])", r"\\\1", path.relative_to(course.root).as_posix())
+    line = f"/{relative}{'/' if path.is_dir() else ''}"
+    ignore = course.root / ".gitignore"
+    text = ignore.read_text(encoding="utf-8") if ignore.is_file() else ""
+    if line in text.splitlines():
+        return False
+    if text and not text.endswith("\n"):
+        text += "\n"
+    ignore.write_text(f"{text}# the labelled data of {name} (`grader new assignment --data`): its hidden test is "
+                      f"drawn from it\n{line}\n", encoding="utf-8")
+    return True
 
 
 def _write_settings(course: Course, name: str, folder: Path, data: Path | None, label: str) -> None:
@@ -191,9 +230,11 @@ def _write_settings(course: Course, name: str, folder: Path, data: Path | None, 
     if label != "label" and source != "table":
         raise ScaffoldError(f"--label {label}: only a table (.csv, .parquet) has a label column")
     task = "next_character" if source == "text" else "classification"
+    title = name if data is not None else i18n.translator(course.language, course.root)("scaffold.digits")
     context = {"schema_line": ASSIGNMENT_SCHEMA_LINE, "name": name, "task": task, "source": source,
                "source_note": SOURCE_NOTES[source], "path": _course_path(course, data) if data else None,
-               "label": label, "title": TITLES[course.language] if data is None else name}
+               "label": label, "title": title,
+               "limits": LimitsTable(), "resources": Resources()}  # their defaults, written in the template
     if task == "next_character":
         context |= {"metric": "bits_per_char", "report": ["bits_per_char", "accuracy", "top5"],
                     "scale": TEXT_SCALE, "n_classes": None}
@@ -228,9 +269,11 @@ def _like(course: Course, like: str) -> tuple[Course, Assignment]:
                            .is_file() else " (the bundled course is only in a source checkout of the grader)"))
 
 
-def _copy_like(course: Course, name: str, like: str, folder: Path, created: list[Path]) -> list[Path]:
-    """The other assignment's settings (its text and comments) and README templates; returns the templates.
-    A notebook it copies into the course's reference/ is added to `created`; one already there is kept."""
+def _copy_like(course: Course, name: str, like: str, folder: Path, created: list[Path],
+               catalogs: dict[Path, str | None]) -> list[Path]:
+    """The other assignment's settings (its text and comments), README template and that template's translations
+    (from the other course's catalogs); returns the template. A notebook it copies into the course's reference/
+    is added to `created`, one already there is kept; the catalogs it changes, to `catalogs`."""
     origin, other = _like(course, like)
     lines = (other.path / "assignment.toml").read_text(encoding="utf-8").splitlines(keepends=True)
     if lines and lines[0].startswith("#:schema"):
@@ -255,13 +298,45 @@ def _copy_like(course: Course, name: str, like: str, folder: Path, created: list
                      f"{'notebook' if other.relative_to == 'reference' else 'baseline'} = "
                      f"{json.dumps(kept.relative_to(course.root).as_posix())}\n")
     (folder / "assignment.toml").write_text(ASSIGNMENT_SCHEMA_LINE + "\n" + "".join(lines), encoding="utf-8")
-    templates = []
-    for language in ("es", "en"):
-        source = other.path / readme.template_name(language)
-        if source.is_file():
-            shutil.copyfile(source, folder / source.name)
-            templates.append(folder / source.name)
-    return templates
+    source = other.path / readme.TEMPLATE
+    if not source.is_file():
+        return []
+    shutil.copyfile(source, folder / readme.TEMPLATE)
+    if origin.root != course.root:  # within a course, its catalogs translate the template already
+        used = {(i18n.message_id(m), m.context) for m in readme.messages(source)}
+        for language in i18n.languages(origin.root, i18n.COURSE):
+            theirs = i18n.read_catalog(i18n.catalog_path(origin.root, language, i18n.COURSE))
+            found = [m for m in theirs if (i18n.message_id(m), m.context) in used
+                     and i18n.is_translated(m, theirs.num_plurals)]
+            if found:
+                _translate(course, folder, language, found, catalogs)
+    return [folder / readme.TEMPLATE]
+
+
+def _write_readme(course: Course, a: Assignment, catalogs: dict[Path, str | None]) -> Path:
+    """README.md.j2 with the intro of the assignment's task, in English; the intro in each other language the
+    course's catalogs translate goes to its catalog of README prose (changes noted in `catalogs`)."""
+    intro = _render("intro.md.j2", task=a.task)
+    path = a.path / readme.TEMPLATE
+    path.write_text(_render("readme.md.j2", intro=intro), encoding="utf-8")
+    for language in i18n.languages(course.root):
+        found = i18n.catalogs(language, course.root)
+        if language != i18n.SOURCE and (None, intro) in found.translated:
+            _translate(course, a.path, language, [Message(intro, _render("intro.md.j2", found, task=a.task))],
+                       catalogs)
+    return path
+
+
+def _translate(course: Course, folder: Path, language: str, messages: list[Message],
+               catalogs: dict[Path, str | None]) -> None:
+    """Add an assignment's messages to the course's catalog of README prose in `language`; its text before goes to
+    `catalogs` (None: it is new), for new_assignment to put back on failure."""
+    path = i18n.catalog_path(course.root, language, i18n.COURSE)
+    catalogs.setdefault(path, path.read_text(encoding="utf-8") if path.is_file() else None)
+    where = [(f"{folder.relative_to(course.root).as_posix()}/{readme.TEMPLATE}", None)]
+    i18n.add_messages(path, language, [Message(m.id, m.string, where, context=m.context) for m in messages],
+                      f"{course.name}: the prose of its READMEs in {Locale.parse(language).english_name} "
+                      "(grader.readme).")
 
 
 def _without_table(lines: list[str], table: str) -> list[str]:
@@ -321,7 +396,7 @@ def starter(course: Course, a: Assignment) -> nbformat.NotebookNode:
     """The assignment's starter notebook, from the template of its data's form (what its README says)."""
     facts = readme.facts(course, a)
     form = facts["layout"] if facts["form"] == "files" else facts["form"]  # files: folders or csv
-    text = _render(f"{form}.j2", a=a, es=course.language == "es", form=form, kit=kit_name(a.name),
+    text = _render(f"{form}.j2", i18n.catalogs(course.language, course.root), a=a, form=form, kit=kit_name(a.name),
                    parameters=facts["parameters"], classes=facts["classes"], shape=facts["shape"])
     cells = []
     for chunk in re.split(r"^#%% ", text, flags=re.M)[1:]:

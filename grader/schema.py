@@ -10,6 +10,8 @@ uses for its type.
 
 from __future__ import annotations
 
+import difflib
+
 import json
 import tomllib
 from dataclasses import is_dataclass
@@ -25,18 +27,21 @@ from pydantic.dataclasses import dataclass
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import GenerateJsonSchema
 
+from grader import metrics, runners
+from grader.i18n import languages
 from grader.policy import COUNTS, LATE_MODES, ROUNDING_MODES, Group, LatePolicy, Policy, Rounding, parse_deadline
 
-LANGUAGES = ("es", "en")
+LANGUAGES = languages()  # those the grader has catalogs of (grader/locale/); a course may add its own
 TASKS = ("classification", "next_character")
-METRICS = ("accuracy", "macro_f1", "log_loss", "top3", "top5", "bits_per_char")
+METRICS = tuple(metrics.METRICS)  # the registered metrics' names (grader.metrics)
 IMAGE_LAYOUTS = ("folders", "csv")
 # What a grade scale may be relative to: the score of the assignment's baseline or reference run.
 ANCHORS = ("none", "baseline", "reference")
-# auto: docker when its engine and image are there, else bubblewrap, else refuse to grade hand-ins.
-RUNNERS = ("auto", "bwrap", "docker", "local", "dask")
+# The registered runners (grader.runners), and auto: docker when its engine and image are there, else bubblewrap,
+# else refuse to grade hand-ins (grader.pipeline.make_runner).
+RUNNERS = ("auto", *runners.RUNNERS)
 TRANSFERS = ("shared", "task")  # how a dask job's files reach its worker
-WORKER_RUNNERS = ("bwrap", "docker", "local")  # what runs a dask job on its worker
+WORKER_RUNNERS = runners.WORKER_RUNNERS  # what runs a dask job on its worker
 
 # The first line of each file: Taplo (Even Better TOML) completes and checks keys against the schema.
 COURSE_SCHEMA_LINE = "#:schema ./schema/course.schema.json"
@@ -101,7 +106,10 @@ Packages = Annotated[tuple[Requirement, ...], Expect('a list of pip requirements
 When = Annotated[datetime, PlainValidator(_when),
                  WithJsonSchema({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?"})]
 # Literal of a tuple: one of its items, listed in the schema's enum and in the error's "one of".
-Language = Literal[LANGUAGES]
+# A language with catalogs: the grader's, or one the course adds in its locale/ (grader.course checks which).
+Language = Annotated[str, Expect(f"a language with catalogs: {', '.join(LANGUAGES)}, or one the course adds in "
+                                 "locale/<lang>/LC_MESSAGES/grader.po"),
+                     WithJsonSchema({"type": "string", "examples": list(LANGUAGES)})]
 Runner = Literal[RUNNERS]
 Transfer = Literal[TRANSFERS]
 WorkerRunner = Literal[WORKER_RUNNERS]
@@ -139,8 +147,9 @@ class GraderTable:
 
     runner: Runner = Field(
         None, description="What runs the notebooks. auto: docker when its engine and image are there, else "
-                          "bwrap, else refuse to grade hand-ins; local runs them unsandboxed, and only with "
-                          "`--unsandboxed` typed on the command line. Unset: dask when `cluster` is set, else auto.")
+                          "bwrap, else refuse to grade hand-ins; " +
+                          "; ".join(f"{name}: {entry.description}" for name, entry in runners.RUNNERS.items()) +
+                          ". Unset: dask when `cluster` is set, else auto.")
     jobs: Positive = Field(1, description="Notebooks run at once (the default of `--jobs`).")
     workdir: str = Field(".grader", description="Data, gradebook.sqlite, the secret and run artifacts, relative "
                                                 "to the course folder.")
@@ -233,7 +242,9 @@ class CourseFile:
     """The course, at the top of its folder (beside assignments/)."""
 
     name: str = Field(description="The course's name, on leaderboards and reports.")
-    language: Language = Field("es", description="What students read: READMEs, feedback, hints.")
+    language: Language = Field("es", description="What students read (READMEs, feedback, hints) is in this "
+                                                 "language: one the grader has catalogs of, or one the course adds "
+                                                 "in locale/<lang>/LC_MESSAGES/grader.po (grader.i18n).")
     timezone: Annotated[str, AfterValidator(_time_zone), Expect("an IANA time zone like Europe/Madrid")] = Field(
         "Europe/Madrid", description="The time zone of deadlines and extensions (IANA).")
     grader: GraderTable = Field(default_factory=GraderTable)
@@ -271,7 +282,8 @@ class DatasetTable:
                           "--from` overrides).")
     label: str = Field("label", description="A table's label column.")
     features: Annotated[tuple[str, ...], Expect("a list of column names"), Field(min_length=1)] = Field(
-        None, description="A table's feature columns. Unset: every column but `label` and `id`.")
+        None, description="A table's feature columns. Unset: every column but `label` and those that number the "
+                          "rows (`id`, `Unnamed: 0`, `__index_level_0__`).")
 
 
 @dataclass(frozen=True, config=TABLE)
@@ -288,7 +300,7 @@ class ReferenceTable:
     """`[reference]`: the course's own notebooks for this assignment (`grader reference run`)."""
 
     notebook: str = Field(None, description="The reference solution, relative to the course folder. Unset: "
-                                            "reference/<name>.ipynb when it exists.")
+                                            "`reference/<name>.ipynb` when it exists.")
     baseline: str = Field(None, description="A baseline notebook, relative to the course folder.")
 
 
@@ -428,7 +440,9 @@ def read(path: Path, model: type[File]) -> File:
         if error["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             key = _locate(model, error["loc"][:-1])[0]
             unknown = str(error["loc"][-1])
-            raise ConfigError(path, f"{key}.{unknown}" if key else unknown, "a known key (typo?)", unknown) from None
+            close = difflib.get_close_matches(unknown, _known_keys(model, error["loc"][:-1]), n=1)
+            expected = "a known key (typo?)" + (f"; did you mean '{close[0]}'?" if close else "")
+            raise ConfigError(path, f"{key}.{unknown}" if key else unknown, expected, unknown) from None
         key, field, inside = _locate(model, error["loc"])
         if error["type"] == "missing" and not inside:
             raise ConfigError(path, key, expectation(field) + " (required)") from None
@@ -450,6 +464,20 @@ def _locate(model: type, loc: tuple) -> tuple[str, FieldInfo | None, bool]:
         else:
             return key, field, True
     return key, field, False
+
+
+def _known_keys(model: type, loc: tuple) -> list[str]:
+    """The keys the table at `loc` may hold."""
+    table, field = model, None
+    for part in loc:
+        if isinstance(part, int) and field is not None:  # an item of an array of tables
+            table = _items(field)
+        elif isinstance(part, str) and table is not None and part in table.__pydantic_fields__:
+            field = table.__pydantic_fields__[part]
+            table = field.annotation if is_dataclass(field.annotation) else None
+        else:
+            return []
+    return list(table.__pydantic_fields__) if table is not None else []
 
 
 def _items(field: FieldInfo) -> type | None:
@@ -537,7 +565,7 @@ def reference_markdown() -> str:
     """docs/configuration.md: every key of both files, table by table."""
     parts = [REFERENCE_HEADER.format(course=COURSE_SCHEMA_LINE, assignment=ASSIGNMENT_SCHEMA_LINE)]
     for kind, model in MODELS.items():
-        parts.append(f"## {FILES[kind]}\n\n{_doc(model)}\n")
+        parts.append(f"## `{FILES[kind]}`\n\n{_doc(model)}\n")  # in code: <name> is no HTML tag
         parts.extend(_tables(model, ""))
     return "\n".join(parts)
 

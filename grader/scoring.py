@@ -1,4 +1,5 @@
-"""Read a notebook's predictions.csv strictly and score it against the hidden labels.
+"""Read a notebook's predictions.csv strictly and score it against the hidden labels with the metrics of
+grader.metrics.
 
 Every fault is collected (not only the first), so a student sees all that is wrong at once.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.i18n import Translator
+from grader.metrics import METRICS
 
 MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
 EXAMPLES_SHOWN = 5
@@ -190,50 +192,6 @@ def _rounding_bound(cells: list[str]) -> float:
     return 0.0 if decimals == 0 else len(cells) * 0.5 * 10.0 ** -decimals
 
 
-# --- metrics ------------------------------------------------------------------------------------
-
-def accuracy(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float:
-    return float(np.mean(pred.labels[rows] == y[rows]))
-
-
-def macro_f1(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float:
-    truth, guess = y[rows], pred.labels[rows]
-    scores = []
-    for c in np.union1d(truth, guess):
-        tp = np.sum((guess == c) & (truth == c))
-        fp = np.sum((guess == c) & (truth != c))
-        fn = np.sum((guess != c) & (truth == c))
-        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
-
-
-def log_loss(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
-    if pred.probabilities is None:
-        return None
-    p = np.clip(pred.probabilities[rows, y[rows]], 1e-15, 1.0)
-    return float(-np.mean(np.log(p)))
-
-
-def bits_per_char(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
-    loss = log_loss(y, pred, rows)
-    return None if loss is None else loss / math.log(2)
-
-
-def top_k(k: int):
-    def metric(y: np.ndarray, pred: Predictions, rows: np.ndarray) -> float | None:
-        if pred.probabilities is None:
-            return None
-        # The predicted label always counts as the first guess; probabilities rank the rest.
-        ranked = np.argsort(-pred.probabilities[rows], axis=1, kind="stable")[:, :k]
-        hit = (ranked == y[rows, None]).any(axis=1) | (pred.labels[rows] == y[rows])
-        return float(np.mean(hit))
-    return metric
-
-
-METRIC_FUNCTIONS = {"accuracy": accuracy, "macro_f1": macro_f1, "log_loss": log_loss,
-                    "top3": top_k(3), "top5": top_k(5), "bits_per_char": bits_per_char}
-NEEDS_PROBABILITIES = {"log_loss", "top3", "top5", "bits_per_char"}
-LOWER_IS_BETTER = {"log_loss", "bits_per_char"}
 SPLITS = ("public", "private", "all")
 
 
@@ -257,5 +215,5 @@ def score(pred: Predictions, truth: dict[str, tuple[int, str]], metrics: tuple[s
         rows = np.flatnonzero(split == name) if name != "all" else np.arange(len(y))
         if len(rows) == 0:
             continue
-        result[name] = {m: METRIC_FUNCTIONS[m](y, pred, rows) for m in metrics}
+        result[name] = {m: METRICS[m].value(y, pred, rows) for m in metrics}
     return result

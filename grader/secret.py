@@ -2,8 +2,9 @@
 
 The hidden split's shuffle, its public and private halves and its opaque ids derive from the
 assignment's seed *and* this secret, so a student who runs `grader data prepare` on a clone of the
-course gets a different split. What students may reproduce (training, validation and the practice
-split of `grader check`) derives from the public seed alone.
+course gets a different split; so does which examples a source without a test split loses to it.
+The rest (training, validation and the practice split of `grader check`, drawn from the examples
+left) derives from the public seed. The data lock of own data is keyed from it (grader.data.lock).
 
 The secret is 32 random bytes in `<workdir>/secret` (mode 0600; the work folder gets a .gitignore),
 created by the first `grader data prepare`, or the hex string in `$GRADER_SECRET`. It is never

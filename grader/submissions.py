@@ -3,11 +3,13 @@
 Layouts accepted, per assignment folder:
     submissions/<assignment>/<student>/<any name>.ipynb
     submissions/<assignment>/<student>.ipynb
-`grader run submissions/<assignment>` (one assignment's folder) works too.
+`grader run submissions/<assignment>` (one assignment's folder) works too. What does not fit is
+named, with the likely fix: a folder spelled like an assignment, an archive still packed.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import unicodedata
@@ -22,8 +24,16 @@ IGNORED_PREFIXES = (".", "__")  # .ipynb_checkpoints, .DS_Store, __MACOSX
 SIDECAR = ".submission.json"
 
 
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".7z", ".rar")
+LAYOUT = "submissions/<assignment>/<student>/<notebook>.ipynb (or submissions/<assignment>/<student>.ipynb)"
+
+
 class InvalidNotebook(ValueError):
     pass
+
+
+class NothingToGrade(FileNotFoundError):
+    """No hand-in where one was looked for: the message shows the expected layout and what was found."""
 
 
 @dataclass
@@ -66,10 +76,11 @@ def _submitted_at(folder: Path, paths: list[Path]) -> str:
 
 
 def discover(root: Path, assignments: set[str]) -> tuple[list[Submission], list[str]]:
-    """All submissions under root, and warnings about folders that are not an assignment's."""
+    """All submissions under root, and warnings about what is not a hand-in (each with its likely fix).
+    NothingToGrade when there is none: its message shows the layout expected and lists what was found."""
     root = Path(root).resolve()
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such submissions folder")
+        raise NothingToGrade(f"{root}: no such submissions folder; expected {LAYOUT}, {_known(assignments)}")
     if root.name in assignments and not any(p.name in assignments for p in root.iterdir() if p.is_dir()):
         folders = [root]
     else:
@@ -77,15 +88,73 @@ def discover(root: Path, assignments: set[str]) -> tuple[list[Submission], list[
     submissions, warnings = [], []
     for folder in folders:
         if folder.name not in assignments or not folder.is_dir():
-            known = ", ".join(sorted(assignments))
-            warnings.append(f"{folder}: skipped: not a folder named after an assignment ({known})")
+            warnings.append(f"{folder}: skipped: {_not_an_assignment(folder, assignments)}")
             continue
-        submissions.extend(_assignment_submissions(folder))
+        found, odd = _assignment_submissions(folder)
+        submissions.extend(found)
+        warnings.extend(odd)
+    if not submissions:
+        close = _close(root.name, assignments)
+        if close and close != root.name:  # submissions/MNIST given for mnist's folder
+            warnings.insert(0, f"{root}: the folder given is named like the assignment {close}: rename it {close}")
+        what = "\n".join(f"  {w}" for w in warnings) or f"  {root}: an empty folder"
+        raise NothingToGrade(f"nothing to grade in {root}: expected {LAYOUT}, {_known(assignments)}; found:\n{what}")
     return submissions, warnings
 
 
-def _assignment_submissions(folder: Path) -> list[Submission]:
+def of_student(submissions: list[Submission], student: str) -> list[Submission]:
+    """The hand-ins of one student (any Unicode spelling of the name); NothingToGrade names close names."""
+    student = unicodedata.normalize("NFC", student)
+    mine = [s for s in submissions if s.student == student]
+    if not mine:
+        names = sorted({s.student for s in submissions})
+        close = difflib.get_close_matches(student, names, n=3)
+        raise NothingToGrade(f"no hand-in of '{student}' among the {len(names)} students found" +
+                             (f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""))
+    return mine
+
+
+def _known(assignments: set[str]) -> str:
+    if not assignments:
+        return "and this course has no assignment yet (`grader new assignment NAME`)"
+    return f"<assignment> one of this course's: {', '.join(sorted(assignments))}"
+
+
+def _close(name: str, names: set[str]) -> str | None:
+    """The one of `names` that `name` most likely meant (MNIST: mnist), case aside."""
+    folded = {n.casefold(): n for n in names}
+    match = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.75)
+    return folded[match[0]] if match else None
+
+
+def _packed(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(ARCHIVES)
+
+
+def _unpack_hint(path: Path, assignment: str) -> str:
+    return (f"unpack it, or bring Moodle's 'Download all submissions' zip in with "
+            f"`grader moodle import {assignment} {path}`")
+
+
+def _not_an_assignment(entry: Path, assignments: set[str]) -> str:
+    """Why a top-level entry holds no hand-ins, and the likely fix."""
+    stem = entry.name.split(".")[0]
+    close = _close(stem, assignments)
+    if _packed(entry):
+        return f"an archive, still packed: {_unpack_hint(entry, close or '<assignment>')}"
+    if entry.suffix == ".ipynb":
+        return "a notebook outside an assignment's folder: move it to <assignment>/<student>.ipynb"
+    if entry.is_dir() and any((entry / a).is_dir() for a in assignments):
+        return f"a folder of assignments' folders: `grader run {entry}` grades them"
+    what = "a folder" if entry.is_dir() else "a file"
+    fix = f"; did you mean {close}?" if close else ""
+    return f"{what} not named after an assignment ({', '.join(sorted(assignments)) or 'none yet'}){fix}"
+
+
+def _assignment_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
+    """The hand-ins of one assignment's folder, and warnings about archives that may hold some."""
     by_student: dict[str, list[Path]] = {}
+    warnings = []
     for entry in sorted(folder.iterdir()):
         if not _visible(entry.name):
             continue
@@ -93,9 +162,14 @@ def _assignment_submissions(folder: Path) -> list[Submission]:
             name = entry.name
             notebooks = sorted(p for p in entry.rglob("*.ipynb")
                                if all(_visible(part) for part in p.relative_to(entry).parts))
+            if not notebooks:
+                warnings += [f"{entry}: no notebook, but {p.name}, an archive: {_unpack_hint(p, folder.name)}"
+                             for p in sorted(entry.iterdir()) if _packed(p)]
         elif entry.suffix == ".ipynb":
             name, notebooks = entry.stem, [entry]
         else:
+            if _packed(entry):
+                warnings.append(f"{entry}: skipped: an archive, still packed: {_unpack_hint(entry, folder.name)}")
             continue
         by_student.setdefault(unicodedata.normalize("NFC", name), []).extend(notebooks)
     subs = []
@@ -110,7 +184,7 @@ def _assignment_submissions(folder: Path) -> list[Submission]:
                    ("run.two_notebooks", {"names": ", ".join(str(p.relative_to(folder)) for p in notebooks)}))
         subs.append(Submission(folder.name, student, base, _sha256(notebooks) if notebooks else "none",
                                submitted_at, problem=problem, notebooks=notebooks))
-    return subs
+    return subs, warnings
 
 
 def load_notebook(path: Path) -> nbformat.NotebookNode:

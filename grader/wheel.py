@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
-import importlib.util
 import shutil
 import subprocess
 import sys
@@ -90,8 +89,9 @@ def _build(checkout: Path, out: Path) -> Path:
     shutil.copytree(PACKAGE, source / PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copyfile(checkout / name, source / name)
-    # setuptools is the build backend: without it here, pip fetches it for an isolated build.
-    isolation = ["--no-build-isolation"] if importlib.util.find_spec("setuptools") else []
+    # setuptools is the build backend: without a recent enough one here (a new venv of Python 3.11 has
+    # setuptools 65, which cannot build from pyproject.toml alone), pip fetches it for an isolated build.
+    isolation = ["--no-build-isolation"] if _has_build_backend(checkout) else []
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "--disable-pip-version-check",
                            *isolation, "-w", str(out), str(source)], capture_output=True, text=True)
     built = out / wheel_name()
@@ -99,6 +99,22 @@ def _build(checkout: Path, out: Path) -> Path:
         raise WheelError(f"pip wheel {checkout} failed (exit {done.returncode}): "
                          f"{(done.stderr or done.stdout).strip()[-2000:]}")
     return built
+
+
+def _has_build_backend(checkout: Path) -> bool:
+    """Whether this Python already holds what pyproject.toml's [build-system] requires."""
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((checkout / "pyproject.toml").read_text(encoding="utf-8"))
+    for text in pyproject.get("build-system", {}).get("requires", []):
+        requirement = Requirement(text)
+        try:
+            held = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            return False
+        if not requirement.specifier.contains(held, prereleases=True):
+            return False
+    return True
 
 
 def _repack(out: Path) -> Path:

@@ -15,5 +15,7 @@ fi
 # The distribution was called `grader` before it became dl-course-grader: an old .venv drops it first.
 if .venv/bin/python -m pip show -q grader >/dev/null 2>&1; then .venv/bin/python -m pip uninstall -q -y grader; fi
 # Extras: GRADER_EXTRAS="dev,torch" also installs torch/torchvision for the reference solutions.
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${GRADER_EXTRAS:-dev}]" 2>&1 \
+# setuptools >= 68 (pyproject's build backend) in the venv itself: `grader kit` builds the grader's wheel
+# from this checkout without fetching a build environment.
+.venv/bin/python -m pip install -q --disable-pip-version-check "setuptools>=68" -e ".[${GRADER_EXTRAS:-dev}]" 2>&1 \
   | { grep -v "is ignored: it is neither" || true; }

@@ -18,10 +18,12 @@ from grader.audit.claims import best, claims
 from grader.audit.evidence import run_flags
 from grader.course import load_course
 from grader.gradebook import Gradebook
-from notebooks import GOOD, LOAD, WRITE, write_notebook
-from test_leaderboard import CHROMIUM_ARGS, chromium_page
+from grader.runners.base import FAILED
+from tests.helpers import GRADER
+from tests.helpers.browser import CHROMIUM_ARGS, chromium_page
+from tests.helpers.notebooks import GOOD, LOAD, WRITE, write_notebook
+from tests.helpers.policy import hand_in, policy_course
 
-GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 
 # A solution with code of its own, in three cells: nearest centroid on standardised, pooled features.
 STANDARDISE = '''def standardise(train_x, other_x):
@@ -129,8 +131,11 @@ def test_odd_runs_are_flagged_from_their_scores(course):
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="val_accuracy: 0.52\n")]
     scores = {"all": {"accuracy": 0.98}, "public": {"accuracy": 0.99}, "private": {"accuracy": 0.85}}
     flags = {f["kind"]: f for f in run_flags(nb, a, scores, grade=9.6, duration_s=3.0)}
-    assert set(flags) == {"claim_mismatch", "above_validation", "fast_top", "split_gap"}
+    assert set(flags) == {"above_validation", "fast_top", "split_gap"}  # a validation score claims no result
     assert flags["above_validation"]["validation"] == 0.52 and flags["fast_top"]["seconds"] == 3.0
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="val_accuracy: 0.97\ntest accuracy: 0.52\n")]
+    flags = {f["kind"]: f for f in run_flags(nb, a, scores, grade=9.6, duration_s=3.0)}
+    assert flags["claim_mismatch"]["claimed"] == 0.52 and "above_validation" not in flags
     calm = {"all": {"accuracy": 0.53}, "public": {"accuracy": 0.54}, "private": {"accuracy": 0.52}}
     assert run_flags(nb, a, calm, grade=0.6, duration_s=300.0) == []  # a claim within 3 points, nothing odd
 
@@ -270,3 +275,14 @@ def test_the_audit_page_opens_in_chromium_with_a_row_per_hand_in_and_no_notebook
         browser.close()
     write_site(audit(course, "digits"), tmp_path / "again")  # the API writes the same site
     assert (tmp_path / "again" / "pair-1.html").is_file()
+
+
+def test_the_audit_page_shows_why_a_run_failed_and_local_times(tmp_path):
+    course = policy_course(tmp_path / "course")  # Europe/Madrid
+    message = "cell 3: ZeroDivisionError: division by zero"
+    hand_in(course, "ana", "mnist", None, when="2027-01-15T22:58:00+00:00", status=FAILED, message=message)
+    hand_in(course, "bea", "mnist", 8.0, when="2027-01-15T10:00:00+00:00")
+    page = write_site(audit(course, "mnist"), tmp_path / "audit").read_text(encoding="utf-8")
+    (failed,) = [row for row in page.split("<tr")[1:] if ">ana<" in row]
+    assert message in failed and "2027-01-15 23:58 CET" in failed  # the instructor reads Madrid's time
+    assert "22:58" not in page

@@ -10,10 +10,10 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED_DATASETS, make_course
 from grader.course import ConfigError, load_course
 from grader.data import DataError, layout, prepare, read_labels
 from grader.data.sources import MNIST_FILES
+from tests.helpers import REPO, SHARED_DATASETS, make_course
 
 
 def test_repository_course_and_demo_load():

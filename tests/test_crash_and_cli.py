@@ -9,16 +9,15 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import psutil
 from typer.testing import CliRunner
 
 from grader.cli import app
-from notebooks import GOOD, LOAD, write_notebook
+from tests.helpers import GRADER
+from tests.helpers.notebooks import GOOD, LOAD, write_notebook
 
-GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 
 
 def graded_runs(db) -> list[tuple[str, str]]:

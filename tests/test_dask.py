@@ -21,7 +21,7 @@ from grader.course import load_course
 from grader.gradebook import Gradebook
 from grader.runners.dask_runner import DaskRunner
 from grader.runners.dask_runner import ClusterError
-from notebooks import GOOD, LOAD, WEAK, predictions_cells, write_notebook
+from tests.helpers.notebooks import GOOD, LOAD, WEAK, predictions_cells, write_notebook
 
 
 @pytest.fixture(scope="module")

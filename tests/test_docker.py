@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import pipeline
+from grader import jobs, pipeline
 from grader.course import load_course
 from grader.data import layout
 from grader.gradebook import Gradebook
@@ -30,10 +30,9 @@ from grader.runners.local import LocalRunner
 from grader.runners.dask_runner import ClusterError, DaskRunner
 from grader.runners.docker_runner import (OWNER_LABEL, RUNNER_LABEL, DockerRunner, DockerUnavailable, GpuSlots,
                                           connect, owner_id, parse_gpus)
-from notebooks import GOOD, LOAD, PROBE, WEAK, write_notebook
-from test_crash_and_cli import GRADER
+from tests.helpers import GRADER, TEST_IMAGE
+from tests.helpers.notebooks import GOOD, LOAD, PROBE, WEAK, write_notebook
 
-TEST_IMAGE = os.environ.get("GRADER_TEST_IMAGE", "grader-test:latest")
 REQUIRED = os.environ.get("GRADER_REQUIRE_DOCKER") == "1"
 TIME_LIMIT = 20  # seconds, for every notebook of the hostile batch
 MEMORY_MB = 1500  # the test course's memory_mb
@@ -195,8 +194,8 @@ def test_gvisor_runtime_runs_the_notebook_under_its_own_kernel(engine, course_di
     course = load_course(course_dir)
     data = layout(course, course.assignment("digits"))
     write_notebook(tmp_path / "probe.ipynb", [PROBE.format(labels=str(data.labels)), *GOOD])
-    job = pipeline.make_job(course.assignment("digits"), data, "probe", tmp_path / "probe.ipynb", tmp_path / "run",
-                            smoke=False, time_limit=60)
+    job = jobs.make_job(course.assignment("digits"), data, "probe", tmp_path / "probe.ipynb", tmp_path / "run",
+                        smoke=False, time_limit=60)
     job.run_dir.mkdir()
     result = DockerRunner(image=TEST_IMAGE, runtime="runsc").run(job)
     assert result.status == "ok", result.detail
@@ -238,8 +237,8 @@ def make_job(tmp_path, gpu=False) -> Job:
     notebook = write_notebook(tmp_path / "nb.ipynb", GOOD)
     (tmp_path / "run").mkdir()
     return Job("7", notebook, tmp_path / "run", tmp_path / "public", tmp_path / "test", {"seed": 1},
-               time_limit_s=60, memory_mb=3000, cpus=2, gpu=gpu, pids_limit=300, tmp_mb=256, shm_mb=128,
-               output_mb=64)
+               time_limit_s=60, cell_timeout_s=60, memory_mb=3000, cpus=2, gpu=gpu, pids_limit=300, tmp_mb=256,
+               shm_mb=128, output_mb=64)
 
 
 def test_each_gpu_job_gets_its_own_gpu_and_cuda(tmp_path):

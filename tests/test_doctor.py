@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -18,8 +19,8 @@ from grader.cli import app
 from grader.course import load_course
 from grader.doctor import ERROR, WARNING, diagnose
 from grader.secret import load_secret
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -120,7 +121,7 @@ def test_a_starter_copied_from_another_assignment_is_an_error(root):
 
 def test_an_assignment_without_readme_or_starter_is_an_error(root):
     folder = root / "assignments" / "digits"
-    for name in ("README.md", "README.es.md.j2", "starter.ipynb"):
+    for name in ("README.md", "README.md.j2", "starter.ipynb"):
         (folder / name).unlink()
     findings = errors(root)
     assert "no README in the course language (es)" in only(findings, "assignments/digits/README.md").message
@@ -178,6 +179,48 @@ def test_a_broken_assignment_toml_is_a_finding_not_a_crash(root):
     (found,) = errors(root)
     assert found.where == "assignments/digits/assignment.toml: dataset.seed"
     assert found.message == "expected an integer, got 'zero'" and "correct 'dataset.seed'" in found.fix
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_labelled_data_in_the_course_folder_that_git_would_commit_is_an_error(root, tmp_path):
+    """The hidden rows are carved out of the table: committed with the course, it is the answer key."""
+    (root / "tables").mkdir()
+    (root / "tables" / "iris.csv").write_text("length,label\n" + "".join(f"{i % 7},{'ab'[i % 2]}\n" for i in range(60)))
+    edit(root / "assignments" / "digits" / "assignment.toml", 'name = "digits"',
+         'name = "table"\npath = "tables/iris.csv"')
+    where = "assignments/digits/assignment.toml: dataset.path"
+    assert not [f for f in errors(root) if f.where == where]  # no git work tree: nothing to check
+
+    git(root, "init", "-q")
+    found = only(errors(root), where)
+    assert found.message == ("tables/iris.csv (the data the hidden test is drawn from, with its labels) lies in the "
+                             "course folder and git does not ignore it: committed and published with the course, it "
+                             "gives the hidden labels away")
+    assert found.fix == ("add /tables/iris.csv to .gitignore (in the course folder), or move the data outside the "
+                         "course folder")
+    course = load_course(root)
+    assert all(where in {f.where for f in diagnose(course, command)} for command in ("run", "kit"))
+    assert where not in {f.where for f in diagnose(course, "export")}
+
+    (root / ".gitignore").write_text("/tables/iris.csv\n")
+    assert not [f for f in errors(root) if f.where == where]
+    git(root, "add", "-f", "tables/iris.csv")  # ignored, yet committed already
+    found = only(errors(root), where)
+    assert "git holds it" in found.message and "`git rm -r --cached tables/iris.csv`" in found.fix
+
+    # A private hidden set is the answer key itself, whatever the source.
+    (root / "private").mkdir()
+    (root / "private" / "new.csv").write_text("length,label\n1,a\n")
+    (tmp_path / "iris.csv").write_text((root / "tables" / "iris.csv").read_text())
+    edit(root / "assignments" / "digits" / "assignment.toml", 'path = "tables/iris.csv"',
+         f'path = "{tmp_path / "iris.csv"}"\nhidden_from = "private/new.csv"')
+    found = only(errors(root), "assignments/digits/assignment.toml: dataset.hidden_from")
+    assert found.message.startswith("private/new.csv (the private hidden set, with its labels) lies in the course")
+    assert not [f for f in errors(root) if f.where == where]
 
 
 def test_an_environment_that_lacks_a_declared_package_is_an_error(root, monkeypatch):
@@ -270,3 +313,11 @@ def test_run_kit_and_export_stop_before_any_work_on_the_errors_that_concern_them
     assert diagnose(load_course(root), "run", ["digits"]) == []
     exported = cli.invoke(app, ["grades", "export", "--course", str(root)], env=run_env)
     assert exported.exit_code == 2 and "assignments/other/assignment.toml: grade_scale" in exported.stderr
+
+
+
+def test_a_group_naming_a_removed_assignment_is_an_error(root):
+    (root / "course.toml").write_text((root / "course.toml").read_text() + '\n[[policy.groups]]\nname = "practicas"\n'
+                                      'assignments = ["digits", "placeholder"]\n')
+    found = only(errors(root), "course.toml: policy.groups[0].assignments")
+    assert "placeholder" in found.message and "placeholder" in found.fix

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,7 +24,8 @@ from grader.gradebook import Gradebook
 from grader.hints import run_hint
 from grader.i18n import translator
 from grader.image import ImageBuildError, build_image, course_packages
-from notebooks import CENTROID, LOAD, write_notebook
+from grader.runners import bwrap_runner
+from tests.helpers.notebooks import CENTROID, LOAD, write_notebook
 
 EN, ES = translator("en"), translator("es")
 NUMPY_LOAD = LOAD.replace("import pandas as pd\n", "")  # the environment below holds numpy alone
@@ -58,7 +61,9 @@ def test_the_environment_is_a_venv_of_its_own_with_ipykernel_and_the_declared_pa
     config = (env / "pyvenv.cfg").read_text()
     assert "include-system-site-packages = false" in config
     assert f"home = {Path(sys.base_prefix) / 'bin'}" in config  # the grader's base Python, not its venv
-    record = json.loads((env / envs.RECORD).read_text())
+    # The build's record lies beside the environment, never in what the sandbox shows.
+    record = json.loads(envs.record_path(env).read_text())
+    assert envs.record_path(env).parent == env.parent and not list(env.glob("grader-env*"))
     assert record["requirements"] == ["numpy"] and any(line.startswith("numpy==") for line in record["freeze"])
     assert not [p for p in env.parent.iterdir() if p.name.startswith(".")]  # no half-built folder beside it
     assert not (env / "bin" / "pip").exists()  # notebooks get no installer
@@ -67,7 +72,7 @@ def test_the_environment_is_a_venv_of_its_own_with_ipykernel_and_the_declared_pa
 
     done = CliRunner().invoke(app, ["env", "build", "--course", str(env_course)])  # built already: kept
     assert done.exit_code == 0 and str(env) in done.stdout
-    assert json.loads((env / envs.RECORD).read_text())["built_at"] == record["built_at"]
+    assert json.loads(envs.record_path(env).read_text())["built_at"] == record["built_at"]
 
 
 def test_hand_ins_run_in_the_sandbox_on_the_environment_and_never_see_the_grader(env_course, tmp_path):
@@ -100,6 +105,121 @@ def test_the_self_check_and_the_local_runner_use_the_environment_too(env_course,
     assert (report.run_dir / "output" / "prefix.txt").read_text() == str(env)
 
 
+# A notebook that writes a .pth file into the environment: Python runs its import line in every later kernel.
+POISON = '''import glob, os, sys
+site = glob.glob(sys.prefix + "/lib/python3*/site-packages")[0]
+try:
+    with open(os.path.join(site, "zzz_poison.pth"), "w") as pth:
+        pth.write("import builtins; builtins.POISONED = True\\n")
+except OSError as exc:
+    print("refused:", exc.strerror)'''
+
+
+def test_a_notebook_the_course_checks_cannot_poison_the_environment_of_later_runs(env_course, tmp_path,
+                                                                                  monkeypatch):
+    course = load_course(env_course)
+    a = course.assignment("digits")
+    env = envs.env_dir(course, a)
+    notebook = write_notebook(tmp_path / "mallory.ipynb", [POISON, *NUMPY_GOOD])
+    report = check(course, notebook, "digits")  # in the sandbox, as `grader run`: the environment is read-only
+    assert report.passed and not list(env.glob("lib/*/site-packages/zzz*"))
+
+    with monkeypatch.context() as without_bwrap:  # the local runner, where bwrap cannot run: it writes there
+        without_bwrap.setattr(bwrap_runner, "bwrap_fault", lambda: "bubblewrap is not installed")
+        check(course, notebook, "digits")
+        [pth] = env.glob("lib/*/site-packages/zzz_poison.pth")
+        try:
+            with pytest.raises(envs.EnvChanged, match="zzz_poison.pth: added"):
+                check(course, notebook, "digits")  # nothing runs in it any more
+        except BaseException:
+            pth.unlink()
+            raise
+    try:
+        subs = tmp_path / "submissions" / "digits"
+        write_notebook(subs / "victim.ipynb", NUMPY_GOOD)
+        with pytest.raises(envs.EnvChanged) as refused:
+            pipeline.run(course, subs.parent, runner="bwrap")
+        assert (f"the notebooks' environment {env} is not as `grader env build` left it (lib/python3."
+                in str(refused.value))
+        assert "zzz_poison.pth: added (a .pth file: Python runs its import lines at every start)" in str(refused.value)
+        assert str(refused.value).endswith(f"Nothing was run. Build it again: grader env build --course "
+                                           f"{env_course} --force")
+        done = CliRunner().invoke(app, ["run", str(subs.parent), "--course", str(env_course), "--runner", "bwrap"])
+        assert done.exit_code == 2 and "--force" in done.output
+        with pytest.raises(envs.EnvChanged):  # a reference run too
+            pipeline.refuse_missing_environment(course, SimpleNamespace(name="local"), [a])
+        with Gradebook(course.gradebook_path) as book:
+            assert not [r for r in book.runs() if r["student"] == "victim"]
+    finally:
+        pth.unlink()
+    envs.verify(course, [a])  # as its build left it again
+
+
+def test_the_sandbox_finds_where_the_environment_lives_without_running_its_python(tmp_path):
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    ran = tmp_path / "ran"
+    python = env / "bin" / "python"  # whatever a notebook left there runs with the grader's rights
+    python.write_text(f"#!/bin/sh\ntouch {ran}\necho /\n")
+    python.chmod(0o755)
+    (env / "pyvenv.cfg").write_text(f"home = {Path(sys.base_prefix) / 'bin'}\ninclude-system-site-packages = false\n"
+                                    f"version = {platform.python_version()}\n")
+    assert bwrap_runner.python_prefixes(str(python)) == (str(env), sys.base_prefix)
+    assert not ran.exists()
+    base_site = Path(sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["purelib"])
+    assert str(base_site) in bwrap_runner.masked_site_packages(str(python))
+
+
+def test_the_base_installations_packages_are_out_of_reach_of_a_notebook(env_course, tmp_path):
+    course = load_course(env_course)
+    # The environment's base: the grader's. pip is in its site-packages, not in the environment.
+    site = sysconfig.get_paths(vars={"base": sys.base_prefix, "platbase": sys.base_prefix})["purelib"]
+    if not (Path(site) / "pip").is_dir():
+        pytest.skip(f"no pip in the base installation's site-packages ({site})")
+    probe = f'''import os, sys
+sys.path.append({site!r})
+Path(output_dir, "listing.txt").write_text(repr(os.listdir({site!r})))
+try:
+    import pip
+    Path(output_dir, "pip.txt").write_text(pip.__file__)
+except ImportError as exc:
+    Path(output_dir, "pip.txt").write_text(type(exc).__name__)'''
+    report = check(course, write_notebook(tmp_path / "eve.ipynb", [*NUMPY_GOOD, probe]), "digits")
+    assert report.passed, [item.text for item in report.items]
+    output = report.run_dir / "output"
+    assert (output / "pip.txt").read_text() == "ModuleNotFoundError" and (output / "listing.txt").read_text() == "[]"
+
+
+def test_a_changed_file_is_named_and_build_force_builds_the_environment_again(env_course):
+    course = load_course(env_course)
+    a = course.assignment("digits")
+    env = envs.env_dir(course, a)
+    [init] = env.glob("lib/*/site-packages/numpy/__init__.py")
+    init.write_bytes(init.read_bytes())  # the same bytes, written again: its ctime tells
+    with pytest.raises(envs.EnvChanged, match=r"numpy/__init__\.py: changed.*--force"):
+        envs.verify(course, [a])
+    done = CliRunner().invoke(app, ["env", "build", "--force", "--course", str(env_course)])
+    assert done.exit_code == 0, done.output
+    envs.verify(course, [a])
+    assert envs.missing(course, a) == []
+
+
+def test_a_requirement_with_credentials_in_its_url_is_refused_without_repeating_them(tmp_path):
+    root = tmp_path / "course"
+    (root / "assignments").mkdir(parents=True)
+    (root / "course.toml").write_text('name = "T"\n[environment]\npackages = ["tomli-w @ https://deploy:glpat-S3CRET@'
+                                      'git.example.org/tomli_w-1.2.0-py3-none-any.whl"]\n')
+    with pytest.raises(ConfigError) as refused:
+        envs.requirements(load_course(root))
+    text = str(refused.value)
+    assert text.startswith(f"{root / 'course.toml'}: key 'environment.packages': expected a requirement URL without "
+                           "a user or token")
+    assert "~/.netrc" in text and "PIP_INDEX_URL" in text and "***@git.example.org" in text
+    assert "S3CRET" not in text and "deploy" not in text
+    done = CliRunner().invoke(app, ["env", "build", "--course", str(root)])
+    assert done.exit_code == 2 and "S3CRET" not in done.output
+
+
 def test_run_refuses_before_running_anything_when_a_declared_package_is_missing(env_course, tmp_path):
     root = tmp_path / "course"
     shutil.copytree(env_course, root, ignore=shutil.ignore_patterns("envs", "runs", "gradebook.sqlite"))
@@ -123,6 +243,8 @@ def test_run_refuses_before_running_anything_when_a_declared_package_is_missing(
     assert not (course.workdir / "runs").exists()  # nothing ran: no hand-in failed for it
     with Gradebook(course.gradebook_path) as book:
         assert book.runs() == [] and book.reference_runs() == []
+        # Nor is the hand-in recorded: no "not graded yet" row, no submission counted in the feedback.
+        assert book.db.execute("SELECT COUNT(*) FROM submissions").fetchone()[0] == 0
 
 
 def test_the_docker_image_is_checked_by_its_labels(env_course):
@@ -188,14 +310,14 @@ def test_offline_build_from_a_folder_of_wheels_and_a_failed_build_leaves_nothing
     assert done.exit_code == 0, done.output
     course = load_course(root)
     env = envs.env_dir(course)
-    assert envs.missing(course) == [] and json.loads((env / envs.RECORD).read_text())["wheels"] == str(wheels)
+    assert envs.missing(course) == [] and json.loads(envs.record_path(env).read_text())["wheels"] == str(wheels)
 
     (root / "course.toml").write_text('name = "T"\n[environment]\npackages = ["numpy", "tomli-w"]\n')  # no wheel
     done = CliRunner().invoke(app, ["env", "build", "--wheels", str(wheels), "--course", str(root)])
     assert done.exit_code == 2
     text = " ".join(done.output.split())
     assert "exited with code" in text and "tomli-w" in text  # pip's own last lines
-    assert sorted(p.name for p in env.parent.iterdir()) == [env.name]  # no half environment left beside it
+    assert sorted(p.name for p in env.parent.iterdir()) == [env.name, f"{env.name}.json"]  # nothing half made
 
 
 def test_the_declaration_one_environment_per_distinct_set_and_precise_errors(tmp_path):
@@ -240,7 +362,7 @@ def test_what_an_environment_holds_is_read_from_its_metadata_by_normalised_name(
         (env / "lib" / "python3.11" / "site-packages" / folder / "METADATA").write_text(
             f"Metadata-Version: 2.1\nName: {name}\nVersion: 1\n\nName: not-a-header\n")
     assert envs.installed(env) == set()  # no record: not built (or built halfway)
-    (env / envs.RECORD).write_text("{}")
+    envs.record_path(env).write_text("{}")
     assert envs.installed(env) == {"scikit-learn", "ipykernel"}
 
 

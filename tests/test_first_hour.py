@@ -1,4 +1,5 @@
-"""The instructor's first hour, as the README tells it, on the instructor's own data and no Python.
+"""The instructor's first hour, as docs/index.md ("Your first course") tells it, on the instructor's own
+data and no Python.
 
 Every step is the installed `grader` command in a fresh folder: a new course, two assignments on
 generated data (a folder of images, a CSV table), the notebooks' own environment, the doctor, the
@@ -20,11 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from datasets import SHAPES, SPECIES, shape_images, species_table
+from tests.helpers import GRADER_COMMAND
+from tests.helpers.datasets import SHAPES, SPECIES, shape_images, species_table
 
-GRADER = str(Path(sys.executable).parent / "grader")
+
 def _grader(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    done = subprocess.run([GRADER, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=1200)
+    done = subprocess.run([GRADER_COMMAND, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=1200)
     assert done.returncode == 0, f"grader {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done
 
@@ -60,6 +62,8 @@ def test_first_hour_of_a_new_course_without_python(tmp_path):
     student.mkdir()
     shutil.copy(tmp_path / "kits" / "penguins-kit.zip", student)
     zipfile.ZipFile(student / "penguins-kit.zip").extractall(student)
+    settings = (student / "penguins-kit" / "assignment.toml").read_text(encoding="utf-8")
+    assert str(tmp_path) not in settings  # where the instructor keeps the data is not the students' business
     wheels = sorted((student / "penguins-kit" / "wheels").glob("*.whl"))
     assert len(wheels) == 1, wheels
     start = time.perf_counter()

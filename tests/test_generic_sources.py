@@ -8,7 +8,9 @@ prepare and a changed file is refused after. A table notebook is graded end to e
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -16,20 +18,22 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import make_course
 from grader import pipeline
 from grader.check import check
 from grader.cli import app
 from grader.course import load_course
 from grader.data import DataError, layout, prepare, read_labels, source_facts
-from grader.data.lock import LOCK_FILE
+from grader.data.lock import LOCK_FILE, sealed
+from grader.data.tables import header
 from grader.gradebook import Gradebook
 from grader.kit import write_kit
 from grader.readme import render
-from notebooks import write_notebook
+from grader.secret import load_secret
+from tests.helpers import make_course
+from tests.helpers.notebooks import write_notebook
 
 CLASSES = ["cat", "dog", "fox"]
-README_TEMPLATE = '{{% extends "student.{lang}.md.j2" %}}\n{{% block intro %}}Our own data.{{% endblock %}}\n'
+README_TEMPLATE = '{% extends "student.md.j2" %}\n{% block intro %}Our own data.{% endblock %}\n'
 
 
 def _pngs(folder, rng, count: int, level: int) -> None:
@@ -67,7 +71,7 @@ def write_table(frame: pd.DataFrame, path) -> None:
 
 
 def course_with(tmp_path, assignments: dict[str, str]):
-    """A course whose assignments have these [dataset] tables (and README templates in both languages)."""
+    """A course whose assignments have these [dataset] tables (and a README template each)."""
     root = make_course(tmp_path / "course")
     for name, dataset in assignments.items():
         folder = root / "assignments" / name
@@ -76,9 +80,17 @@ def course_with(tmp_path, assignments: dict[str, str]):
         (folder / "assignment.toml").write_text(
             f'{task}grade_scale = [[0.5, 0.0], [1.0, 10.0]]\n[dataset]\n{dataset}\n'
             '[limits]\ntime_limit_s = 120\ncell_timeout_s = 120\n[resources]\nmemory_mb = 1500\n')
-        for lang in ("en", "es"):
-            (folder / f"README.{lang}.md.j2").write_text(README_TEMPLATE.format(lang=lang))
+        (folder / "README.md.j2").write_text(README_TEMPLATE)
     return load_course(root)
+
+
+def locked(a) -> dict[str, str]:
+    return json.loads((a.path / LOCK_FILE).read_text())["files"]
+
+
+def as_locked(course, checksums: dict[str, str]) -> dict[str, str]:
+    """Checksums as the lock holds them: keyed from the course secret."""
+    return sealed(load_secret(course.workdir), checksums)
 
 
 def public_classes(course, name) -> list[str]:
@@ -119,7 +131,8 @@ def test_image_folders_give_their_classes_and_a_hidden_test_without_labels(tmp_p
         with open(data.data_dir / f"{part}.csv", newline="") as fh:
             rows += list(csv.DictReader(fh))
     assert len({r["id"] for r in rows}) == len(rows) == counts["train"] + counts["valid"]
-    assert any(r["id"] == f"{r['label']}-0" for r in rows)
+    # (which names clash depends on the secret's carve-out; with 20 names per class, some always do)
+    assert any(re.fullmatch(rf"{re.escape(r['label'])}-\d+", r["id"]) for r in rows)
     assert sorted(p.stem for p in (data.data_dir / "images").iterdir()) == sorted(r["id"] for r in rows)
 
 
@@ -131,8 +144,9 @@ def test_a_class_subset_of_image_folders_keeps_their_order(tmp_path):
     prepare(course, a)
     assert public_classes(course, "photos") == ["fox", "cat"]
     assert sorted(p.name for p in (layout(course, a).data_dir / "train").iterdir()) == ["cat", "fox"]
-    assert set(json.loads((a.path / LOCK_FILE).read_text())["files"]) == {f"{c}/{i}.png" for c in ("cat", "fox")
-                                                                          for i in range(20)}
+    sources = layout(course, a).manifest()["sources"]
+    assert set(sources) == {f"{c}/{i}.png" for c in ("cat", "fox") for i in range(20)}
+    assert locked(a) == as_locked(course, sources)
 
 
 def test_checksums_are_recorded_at_the_first_prepare_and_a_changed_file_is_refused(tmp_path):
@@ -141,12 +155,15 @@ def test_checksums_are_recorded_at_the_first_prepare_and_a_changed_file_is_refus
     a = course.assignment("photos")
     first = prepare(course, a)
     lock = json.loads((a.path / LOCK_FILE).read_text())
-    assert lock["dataset"] == "image-folders" and len(lock["files"]) == 60 and lock["files"] == first["sources"]
+    assert lock["dataset"] == "image-folders" and len(first["sources"]) == 60
+    assert lock["files"] == as_locked(course, first["sources"])
     assert prepare(course, a)["sha256"] == first["sha256"]  # the same data: verified, the same prepared data
 
     Image.new("RGB", (6, 6), (255, 0, 0)).save(photos / "dog" / "3.png")
     Image.new("RGB", (6, 6), (0, 255, 0)).save(photos / "dog" / "extra.png")
-    with pytest.raises(DataError, match=r"dog/3\.png: changed; dog/extra\.png: new.*--no-verify"):
+    (photos / "fox" / "7.png").unlink()  # the lock names no file: a missing one is counted
+    with pytest.raises(DataError, match=r"dog/3\.png: changed; dog/extra\.png: new; 1 recorded file missing.*"
+                                        r"--no-verify"):
         prepare(course, a)
     assert layout(course, a).manifest()["sha256"] == first["sha256"]  # nothing was written
     result = CliRunner().invoke(app, ["data", "prepare", "photos", "--course", str(course.root)])
@@ -154,7 +171,9 @@ def test_checksums_are_recorded_at_the_first_prepare_and_a_changed_file_is_refus
 
     result = CliRunner().invoke(app, ["data", "prepare", "photos", "--no-verify", "--course", str(course.root)])
     assert result.exit_code == 0, result.output
-    assert len(json.loads((a.path / LOCK_FILE).read_text())["files"]) == 61  # recorded again
+    # The instructor's own photos: not called a public source, yet defended in case they are a public copy.
+    assert "come from your files" in result.output and "public source" not in result.output
+    assert len(locked(a)) == 60  # recorded again
     prepare(course, a)  # and verified against the new record
 
 
@@ -180,7 +199,7 @@ def test_an_npz_of_images_with_class_names_or_integer_labels(tmp_path):
         train = np.load(data.data_dir / "train.npz")
         # The class of each training image is still the one its brightness says.
         assert np.all(train["x"].reshape(len(train["x"]), -1).mean(1) // 70 == train["y"])
-        assert json.loads((a.path / LOCK_FILE).read_text())["files"] == manifest["sources"]
+        assert locked(a) == as_locked(course, manifest["sources"])
     # The given test split is the hidden set: 30 images and a secret share of 20% more as canaries.
     assert layout(course, course.assignment("indexed")).manifest()["counts"]["test"] <= 30 + 6
 
@@ -217,7 +236,7 @@ def test_a_table_gives_csv_files_with_its_columns_and_a_hidden_test_without_labe
     source = {tuple(r) for r in frame[["length", "width", "colour", "species"]].itertuples(index=False)}
     assert {tuple(r) for r in train.itertuples(index=False)} <= source
     assert manifest["hidden"]["defended"] is False and not (data.labels.parent / "canaries.txt").exists()
-    assert json.loads((a.path / LOCK_FILE).read_text())["files"] == {path.name: manifest["sources"][path.name]}
+    assert locked(a) == as_locked(course, {path.name: manifest["sources"][path.name]})
 
     changed = frame.assign(length=frame["length"] + 1)
     write_table(changed, path)
@@ -262,7 +281,7 @@ def test_a_text_corpus(tmp_path):
     assert json.loads((data.data_dir / "vocab.json").read_text()) == manifest["vocab"] and "¡" in manifest["vocab"]
     prompts = json.loads((data.test_dir / "prompts.json").read_text())
     assert prompts and all(len(p["prompt"]) == 32 for p in prompts)
-    assert json.loads((a.path / LOCK_FILE).read_text())["files"] == manifest["sources"]
+    assert locked(a) == as_locked(course, manifest["sources"])
 
 
 def test_readmes_list_the_datas_classes_and_say_where_missing_data_should_be(tmp_path):
@@ -331,3 +350,140 @@ def test_a_table_notebook_is_graded_in_the_sandbox_and_checked_against_the_kit(t
     assert pd.read_csv(kit / "practice" / "test" / "test.csv").columns[0] == "id"
     assert "species" in pd.read_csv(kit / "data" / "train.csv").columns
     assert "`test_dir/test.csv`" in (kit / "README.md").read_text()
+
+
+def hidden_rows(course, name) -> set[tuple]:
+    return set(pd.read_csv(layout(course, course.assignment(name)).test_dir / "test.csv",
+                           dtype=str).drop(columns="id").itertuples(index=False))
+
+
+@pytest.mark.parametrize("name, write, column", [
+    ("iris.csv", lambda frame, path: frame.to_csv(path), "Unnamed: 0"),  # pandas' index, written by default
+    ("iris.csv", lambda frame, path: frame.rename(columns={"id": "Id"}).to_csv(path, index=False), "Id"),
+    ("iris.csv", lambda frame, path: frame.rename(columns={"id": "_ID"}).to_csv(path, index=False), "_ID"),
+    ("iris.parquet", lambda frame, path: frame.set_axis(np.arange(len(frame)) + 100).to_parquet(path),
+     "__index_level_0__"),  # an index that is not a range: stored as a column
+], ids=["csv-index", "Id", "_ID", "parquet-index"])
+def test_columns_that_number_the_rows_are_never_default_features(tmp_path, name, write, column):
+    # Sorted by class, as iris.csv is: a row's number would tell a hidden row's class.
+    frame = table().drop(columns=["id", "colour", "note"]).sort_values("species").reset_index(drop=True)
+    path = tmp_path / "course" / name
+    path.parent.mkdir()
+    write(frame.assign(id=np.arange(len(frame))), path)
+    assert column in header(path)
+    course = course_with(tmp_path, {"iris": f'name = "table"\npath = "{name}"\nlabel = "species"'})
+    a = course.assignment("iris")
+    assert source_facts(course, a).columns == ("length", "width")
+    prepare(course, a)
+    data = layout(course, a)
+    assert list(pd.read_csv(data.test_dir / "test.csv").columns) == ["id", "length", "width"]
+    assert list(pd.read_csv(data.data_dir / "train.csv").columns) == ["length", "width", "species"]
+
+
+def test_a_column_that_is_a_row_number_is_refused_unless_named_as_a_feature(tmp_path):
+    (tmp_path / "course").mkdir()
+    table().drop(columns="id").assign(row=lambda f: [f"n{i:04d}" for i in range(len(f))]).to_csv(
+        tmp_path / "course" / "iris.csv", index=False)
+    course = course_with(tmp_path, {"iris": 'name = "table"\npath = "iris.csv"\nlabel = "species"',
+                                    "named": 'name = "table"\npath = "iris.csv"\nlabel = "species"\n'
+                                             'features = ["length", "row"]'})
+    with pytest.raises(DataError, match=r"iris\.csv: the column 'row' holds a different value in each row, in "
+                                        r"order down the file: a row number.*features = \[\"length\", \"width\", "
+                                        r"\"colour\", \"note\"\]"):
+        prepare(course, course.assignment("iris"))
+    assert prepare(course, course.assignment("named"))["columns"] == ["length", "row"]  # the instructor's choice
+
+
+def test_the_hidden_rows_of_a_source_without_a_test_split_are_drawn_with_the_course_secret(tmp_path):
+    """With the public seed, whoever holds the source knows which rows are hidden: another secret, other rows."""
+    courses = []
+    for copy in ("one", "two"):
+        (tmp_path / copy / "course").mkdir(parents=True)
+        table().to_csv(tmp_path / copy / "course" / "iris.csv", index=False)
+        rng = np.random.default_rng(4)
+        np.savez(tmp_path / copy / "course" / "x.npz", x=rng.integers(0, 255, (80, 4, 4), dtype=np.uint8),
+                 y=np.array(["a", "b"])[rng.integers(0, 2, 80)])
+        courses.append(course_with(tmp_path / copy, {"iris": 'name = "table"\npath = "iris.csv"\nlabel = "species"',
+                                                     "x": 'name = "arrays"\npath = "x.npz"'}))
+    for course in courses:
+        for name in ("iris", "x"):
+            prepare(course, course.assignment(name))
+    one, two = courses
+    assert load_secret(one.workdir) != load_secret(two.workdir)
+    assert hidden_rows(one, "iris") != hidden_rows(two, "iris")
+    prepare(one, one.assignment("iris"))
+    assert hidden_rows(one, "iris") == hidden_rows(load_course(one.root), "iris")  # the same secret, the same rows
+
+    def public(course) -> set[bytes]:  # the images left for training and validation
+        data = layout(course, course.assignment("x")).data_dir
+        return {image.tobytes() for part in ("train", "valid") for image in np.load(data / f"{part}.npz")["x"]}
+
+    assert public(one) != public(two) and len(public(one)) == len(public(two))
+
+
+def _photo(path, level: int, rng) -> None:
+    pixels = np.clip(level + rng.normal(0, 10, (8, 8, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    options = {"icc_profile": b"the colour profile of this camera"}
+    tags = Image.Exif()
+    tags[0x0132], tags[0x0110] = f"2026:10:{level % 28 + 1:02d} 10:00:00", "Pixel 8"  # the day each class was shot
+    options["exif"] = tags.tobytes()
+    if path.suffix == ".png":
+        from PIL import PngImagePlugin
+
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Comment", f"screenshot of a {path.parent.name}")
+        options["pnginfo"] = text
+    image.save(path, **options)
+
+
+def test_every_hidden_image_is_a_jpeg_named_by_its_id_with_no_metadata(tmp_path):
+    """The cats came as PNG screenshots, the dogs as camera JPEGs: neither the format nor EXIF may tell."""
+    rng = np.random.default_rng(5)
+    for folder in ("photos", "split/train", "split/test", "private"):
+        for name, level, suffix in (("cat", 60, ".png"), ("dog", 160, ".jpg")):
+            (tmp_path / "course" / folder / name).mkdir(parents=True)
+            for i in range(12):
+                _photo(tmp_path / "course" / folder / name / f"IMG_{i:04d}{suffix}", level, rng)
+    course = course_with(tmp_path, {"carved": 'name = "image-folders"\npath = "photos"',
+                                    "given": 'name = "image-folders"\npath = "split"',
+                                    "private": 'name = "image-folders"\npath = "photos"\nhidden_from = "private"'})
+    for source in (tmp_path / "course" / "photos" / "cat" / "IMG_0000.png", tmp_path / "course" / "private" / "dog" /
+                   "IMG_0000.jpg"):
+        with Image.open(source) as image:
+            assert image.getexif() and "icc_profile" in image.info
+    for name in ("carved", "given", "private"):
+        prepare(course, course.assignment(name))
+        images = sorted((layout(course, course.assignment(name)).test_dir / "images").iterdir())
+        assert images and {p.suffix for p in images} == {".jpg"}, name
+        assert sorted(p.stem for p in images) == sorted(read_labels(layout(course, course.assignment(name)).labels))
+        for path in images:
+            with Image.open(path) as image:
+                assert image.format == "JPEG", path
+                assert not {"exif", "icc_profile", "comment", "Comment"} & set(image.info), (name, image.info)
+                assert not image.getexif() and [marker for marker, _ in image.applist] == ["APP0"]  # JFIF alone
+
+
+def test_the_lock_names_no_file_and_holds_no_digest_a_student_could_match(tmp_path, monkeypatch):
+    """A tiny table: with its plain sha256 in the public lock, its few hidden labels could be tried until it
+    matched."""
+    (tmp_path / "course" / "tables").mkdir(parents=True)
+    path = tmp_path / "course" / "tables" / "small.csv"
+    table(40).drop(columns="id").to_csv(path, index=False)
+    course = course_with(tmp_path, {"small": 'name = "table"\npath = "tables/small.csv"\nlabel = "species"'})
+    a = course.assignment("small")
+    manifest = prepare(course, a)
+    text = (a.path / LOCK_FILE).read_text()
+    assert "small.csv" not in text and manifest["sources"]["small.csv"] not in text
+    assert hashlib.sha256(path.read_bytes()).hexdigest() not in text
+    # An earlier grader's plain lock is verified as it is, then keyed; a practical's stays plain (public files).
+    (a.path / LOCK_FILE).write_text(json.dumps({"dataset": "table", "files": manifest["sources"]}))
+    prepare(course, a)
+    assert (a.path / LOCK_FILE).read_text() == text
+
+    path.write_text(path.read_text().replace("setosa", "Setosa", 1))
+    with pytest.raises(DataError, match=r"small\.csv: changed.*--no-verify"):
+        prepare(course, a)  # still named: the lock is looked up by the HMAC of the paths at hand
+    monkeypatch.setenv("GRADER_SECRET", "ab" * 32)  # another secret: the lock cannot be verified with it
+    with pytest.raises(DataError, match=r"data\.lock\.json: recorded with another course secret"):
+        prepare(course, a)

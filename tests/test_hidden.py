@@ -13,7 +13,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import zlib
 from pathlib import Path
@@ -22,18 +21,16 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import make_course
 from grader import pipeline
 from grader.course import ScreeningLimits, load_course
 from grader.data import DataError, layout, prepare, read_labels
 from grader.gradebook import Gradebook
 from grader.pipeline import SandboxRequired
 from grader.screening import SCREENING_KINDS, screen
-from notebooks import CENTROID, GOOD, LOAD, PROBE, WRITE, write_notebook
+from tests.helpers import GRADER, REPO, TEXT_TOML, make_course
+from tests.helpers.notebooks import CENTROID, GOOD, LOAD, PROBE, WRITE, notebook_of, write_notebook
 
-REPO = Path(__file__).resolve().parents[1]
 SECRET_A, SECRET_B = "a1" * 32, "b2" * 32
-GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 
 
 def latest(course) -> dict[str, dict]:
@@ -64,9 +61,11 @@ def test_the_secret_decides_the_hidden_split_and_nothing_students_reproduce(tmp_
     halves_1 = {tuple(t1["x"][i].ravel()) for i, (_, s) in enumerate(read_labels(a1.labels).values()) if s == "public"}
     halves_b = {tuple(tb["x"][i].ravel()) for i, (_, s) in enumerate(read_labels(b.labels).values()) if s == "public"}
     assert halves_1 != halves_b  # other public and private halves
-    for public in ("public/train.npz", "public/valid.npz", "public/classes.txt", "check/test/test.npz",
-                   "check/labels.csv"):
-        assert m1["outputs"][public] == mb["outputs"][public], public  # what students reproduce: the seed alone
+    # digits has no test split: which examples are hidden is the secret's too (else whoever holds the source knows),
+    # so the public files differ; their sizes and the classes are the seed's.
+    assert m1["outputs"]["public/classes.txt"] == mb["outputs"]["public/classes.txt"]
+    assert m1["outputs"]["public/train.npz"] != mb["outputs"]["public/train.npz"]
+    assert [m1["counts"][k] for k in ("train", "valid")] == [mb["counts"][k] for k in ("train", "valid")]
     assert m1["secret"] != mb["secret"] and SECRET_A not in json.dumps(m1)
 
 
@@ -268,8 +267,6 @@ def test_a_private_hidden_set_replaces_the_public_test_split(tmp_path, monkeypat
 
 
 def test_a_private_hidden_text_must_use_the_corpus_characters(tmp_path):
-    from test_reference_and_text import TEXT_TOML  # the text course of the text tests
-
     root = make_course(tmp_path / "c")
     (root / "assignments" / "text").mkdir()
     (root / "assignments" / "text" / "assignment.toml").write_text(TEXT_TOML)
@@ -289,14 +286,6 @@ def test_a_private_hidden_text_must_use_the_corpus_characters(tmp_path):
     hidden.write_text("€" * 500)
     with pytest.raises(DataError, match="not in the public corpus"):
         prepare(course, course.assignment("text"), corpus, verify=False, hidden_from=hidden)
-
-
-def notebook_of(cells: list[str], markdown: str = "") -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    if markdown:
-        nb.cells.append(nbformat.v4.new_markdown_cell(markdown))
-    return nb
 
 
 @pytest.mark.parametrize("source, kind, form", [

@@ -11,7 +11,7 @@ from grader.hints import predictions_hints, run_hint
 from grader.runners.environment import describe
 from grader.i18n import translator
 from grader.scoring import InvalidPredictions, read_predictions
-from notebooks import GOOD, LOAD, write_notebook
+from tests.helpers.notebooks import GOOD, LOAD, write_notebook
 
 EN, ES = translator("en"), translator("es")
 CLASSES = ["tench", "english_springer", "cassette_player"]

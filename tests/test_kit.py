@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -17,9 +16,8 @@ from grader.course import load_course
 from grader.data import layout, prepare, read_labels
 from grader.data.sources import DataError
 from grader.kit import open_kit, write_kit
+from tests.helpers import GRADER, REPO
 
-REPO = Path(__file__).resolve().parents[1]
-GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 
 
 def test_a_fresh_folder_with_only_the_kit_and_the_starter_passes_grader_check(tmp_path, monkeypatch):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import pytest
 from typer.testing import CliRunner
 
@@ -15,6 +15,8 @@ from grader.cli import app
 from grader.course import load_course
 from grader.gradebook import Gradebook
 from grader.leaderboard import board, publish
+from grader.leaderboard.site import progress_figure
+from tests.helpers.browser import CHROMIUM_ARGS, chromium_page
 
 BEFORE = datetime(2027, 1, 10, tzinfo=timezone.utc)
 AFTER = datetime(2027, 2, 1, tzinfo=timezone.utc)
@@ -129,22 +131,6 @@ def test_no_name_email_or_id_in_any_published_file(course, tmp_path):
     assert entries[1]["pseudonym"] == HOSTILE  # data files carry the nickname as it is, for tools
 
 
-# Headless as root, on a machine without network: no sandbox of Chromium's own, no background traffic.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
-
-
-def chromium_page():
-    """A page of Debian's headless Chromium; a skip without it, a failure in CI."""
-    chromium = shutil.which("chromium")
-    if not chromium:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing in CI: scripts/browser.sh should have installed it")
-        pytest.skip("no Chromium here: ./scripts/browser.sh installs it")
-    from playwright.sync_api import sync_playwright
-    return chromium, sync_playwright
-
-
 def test_published_site_in_headless_chromium(course, tmp_path):
     chromium, sync_playwright = chromium_page()
     out = published_site(course, tmp_path)
@@ -168,6 +154,39 @@ def test_published_site_in_headless_chromium(course, tmp_path):
         assert page.locator("#standing tbody tr").count() == 3
         assert page.evaluate("window.pwned") is None
         browser.close()
+
+
+def test_only_a_boards_leader_is_bold_never_the_first_row_of_a_list(course, tmp_path):
+    chromium, sync_playwright = chromium_page()
+    for student, loss in (("Ana García", 1.9), ("Bruno Díaz", 1.5)):  # mnist, first in the index, has none
+        scored(course, "text-generation", student, loss, loss, "2027-01-05T10:00:00+00:00", metric="log_loss")
+    publish(course, tmp_path / "site", now=BEFORE)
+    weight = "(cell) => getComputedStyle(cell).fontWeight"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.goto((tmp_path / "site" / "index.html").as_uri())
+        first = page.locator("#assignments tbody tr").first
+        assert "mnist" in first.inner_text() and first.locator("td").nth(3).inner_text() == "0"
+        assert [first.locator("td").nth(i).evaluate(weight) for i in range(5)] == ["400"] * 5
+        page.goto((tmp_path / "site" / "text-generation" / "index.html").as_uri())
+        rows = page.locator("#leaderboard tbody tr")
+        assert [rows.nth(i).locator("td").nth(2).evaluate(weight) for i in range(2)] == ["700", "400"]
+        browser.close()
+
+
+def test_one_submission_gets_a_time_axis_of_hours_in_the_course_zone(course):
+    scored(course, "mnist", "Ana García", 0.90, 0.80, "2027-01-05T10:00:00+00:00")
+    with Gradebook(course.gradebook_path) as book:
+        b = board(course, book, "mnist", now=BEFORE)
+    fig = progress_figure(b, course.timezone)
+    fig.canvas.draw()
+    (ax,) = fig.axes
+    low, high = (mdates.num2date(x) for x in ax.get_xlim())
+    assert timedelta(0) < high - low <= timedelta(days=2)  # not the four years matplotlib would spread it over
+    # The course is in Madrid: 10:00 UTC reads 11:00, and the axis says in which zone.
+    assert "11:00" in [label.get_text() for label in ax.get_xticklabels()]
+    assert ax.get_xlabel() == course.timezone == "Europe/Madrid"
 
 
 def test_republishing_removes_what_is_gone_and_keeps_other_files(course, tmp_path):

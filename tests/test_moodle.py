@@ -20,9 +20,9 @@ from grader.course import load_course
 from grader.data import prepare
 from grader.archive import Limits, UnsafeArchive
 from grader.moodle import ingest, parse_moodle_time, read_participants
-from notebooks import GOOD, WEAK, write_notebook
+from tests.helpers import PRACTICAS_GROUP
+from tests.helpers.notebooks import GOOD, WEAK, write_notebook
 
-PRACTICALS = ("mnist", "imagenet-subset", "text-generation")
 WORKSHEET = '''Identifier,Full name,Email address,ID number,Status,Grade,Last modified (submission)
 Participant 12345,Ana García,ana@uni.es,A001,Submitted for grading,,"Friday, 15 January 2027, 11:58 PM"
 Participant 12346,Bruno Díaz,bruno@uni.es,A002,Submitted for grading,,"viernes, 15 de enero de 2027, 23:00"
@@ -44,7 +44,7 @@ def notebook_bytes(tmp_path: Path, cells) -> bytes:
 @pytest.fixture
 def moodle_course(tmp_path):
     root = tmp_path / "course"
-    for name in PRACTICALS:
+    for name in PRACTICAS_GROUP:
         (root / "assignments" / name).mkdir(parents=True)
         (root / "assignments" / name / "assignment.toml").write_text(
             'deadline = "2027-01-15"\ngrade_scale = [[0.5, 0.0], [1.0, 10.0]]\n'
@@ -170,7 +170,7 @@ def parse_like_moodle(text: str, known_users: dict[str, str], identifier: str) -
 
 def test_moodle_round_trip_with_real_runs(moodle_course, tmp_path):
     course = moodle_course
-    for name in PRACTICALS[:2]:
+    for name in PRACTICAS_GROUP[:2]:
         prepare(course, course.assignment(name))
     good, weak = notebook_bytes(tmp_path, GOOD), notebook_bytes(tmp_path, WEAK)
     mnist_zip = moodle_zip(tmp_path / "mnist.zip", {

@@ -10,7 +10,8 @@ import pytest
 from grader import pipeline
 from grader.course import load_course
 from grader.gradebook import Gradebook
-from notebooks import GOOD, LOAD, WEAK, predictions_cells, write_notebook
+from tests.helpers import make_course
+from tests.helpers.notebooks import GOOD, LOAD, WEAK, predictions_cells, write_notebook
 
 
 def latest(course) -> dict[str, dict]:
@@ -128,7 +129,6 @@ def test_parallel_jobs_overlap_in_time(course, tmp_path):
 
 
 def test_missing_data_is_one_clear_warning_and_nothing_recorded(tmp_path):
-    from conftest import make_course
     root = make_course(tmp_path / "fresh")
     subs = tmp_path / "subs" / "digits"
     write_notebook(subs / "ana.ipynb", GOOD)
@@ -146,7 +146,6 @@ def test_results_serialise_for_scripts(course, tmp_path):
 
 
 def test_per_cell_limit_names_the_cell(tmp_path):
-    from conftest import make_course
     from grader.data import prepare
     root = make_course(tmp_path / "c", time_limit=120, cell_timeout=4)
     course = load_course(root)

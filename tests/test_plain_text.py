@@ -2,7 +2,7 @@
 terminal escapes, rich markup, bidi overrides, HTML and spreadsheet formulas; every command that
 shows them shows plain text (the gradebook keeps them as they were).
 
-The gradebook is filled directly (test_policy's course and hand_in); the commands run as the
+The gradebook is filled directly (tests.helpers.policy's course and hand_in); the commands run as the
 instructor runs them, in a process of their own, so their output is what a terminal would get.
 """
 
@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -23,9 +22,9 @@ from grader.gradebook import Gradebook
 from grader.i18n import translator
 from grader.runners.base import FAILED, INVALID_PREDICTIONS, RunResult
 from grader.text import FIELD_LIMIT, plain_text, spreadsheet_cell
-from test_policy import hand_in, policy_course
+from tests.helpers import GRADER
+from tests.helpers.policy import hand_in, policy_course
 
-GRADER = [sys.executable, "-c", "from grader.cli import app; app()"]
 MARKUP = ("[red]x[/red]", "[link=http://evil]y[/link]")
 HOSTILE = ("\x1b[31mred\x1b[0m \x1b]8;;http://evil\x07click\x1b]8;;\x07 \x1b[2J\x1b[H over\rwrite \x9b2J \x07"
            f"{MARKUP[0]} {MARKUP[1]} \u202eevil\u2066 <script>alert(1)</script>")

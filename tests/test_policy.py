@@ -6,57 +6,14 @@ produce such rows are covered in test_pipeline.py and test_moodle.py.
 
 from __future__ import annotations
 
-import itertools
-from pathlib import Path
-
 import pytest
 
 from grader.course import ConfigError, load_course
 from grader.gradebook import Gradebook
 from grader.grades import MISSING, PENDING, REJECTED, compute
 from grader.policy import LatePolicy, Rounding
-
-PRACTICALS = ("mnist", "imagenet-subset", "text-generation")
-COURSE = '''name = "Aprendizaje Profundo"
-language = "{language}"
-timezone = "Europe/Madrid"
-[policy]
-counts = "{counts}"
-rounding = "{rounding}"
-rounding_step = {step}
-[policy.late]
-mode = "{late}"
-penalty_per_day = 1.0
-max_days = 3
-[[policy.groups]]
-name = "practicas"
-assignments = ["mnist", "imagenet-subset", "text-generation"]
-best = 2
-{extra}
-'''
-_sha = itertools.count()
-
-
-def policy_course(root: Path, *, counts="last", rounding="up", step=1, late="penalty", extra="",
-                  language="en"):
-    for name in PRACTICALS:
-        folder = root / "assignments" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "assignment.toml").write_text('deadline = "2027-01-15"\n[dataset]\nname = "digits"\n')
-    (root / "course.toml").write_text(COURSE.format(counts=counts, rounding=rounding, step=step, late=late,
-                                                    extra=extra, language=language))
-    return load_course(root)
-
-
-def hand_in(course, student, assignment, grade, when="2027-01-10T12:00:00+00:00", status="ok", **run):
-    """One submission with one finished run, as `grader run` records it; grade None = not run yet.
-    `run`: more of the run's columns (message, detail, flags, artifacts...)."""
-    with Gradebook(course.gradebook_path) as book:
-        sub = book.register(assignment, student, f"{student}.ipynb", f"sha{next(_sha)}", when)
-        if status is not None:
-            book.record(sub, "v1", "local", {"status": status, "grade": grade if status == "ok" else None,
-                                              "primary_metric": "accuracy",
-                                              "primary_score": grade / 10 if grade is not None else None} | run, {})
+from tests.helpers import PRACTICAS_GROUP
+from tests.helpers.policy import hand_in, policy_course
 
 
 def grades_of(course, student):
@@ -79,7 +36,7 @@ def test_best_two_of_three_rounded_up(tmp_path, hand_ins, final, counted):
     s = grades_of(course, "ana")
     assert s.final == final
     assert {a for a, c in s.components.items() if c.counted} == counted
-    assert all(s.components[a].state == MISSING for a in PRACTICALS if a not in hand_ins)
+    assert all(s.components[a].state == MISSING for a in PRACTICAS_GROUP if a not in hand_ins)
 
 
 @pytest.mark.parametrize("mode, step, value, expected", [
@@ -196,7 +153,7 @@ def test_feedback_explains_in_the_course_language(tmp_path):
     course = policy_course(tmp_path, language="es")
     from grader.grades import feedback
     from grader.i18n import translator
-    for assignment, grade in zip(PRACTICALS, (9.0, 5.0, 7.0)):
+    for assignment, grade in zip(PRACTICAS_GROUP, (9.0, 5.0, 7.0)):
         hand_in(course, "ana", assignment, grade)
     text = feedback(grades_of(course, "ana"), course.policy, translator("es"))
     assert "imagenet-subset: 5 (accuracy 0.5000); no cuenta (cuentan las 2 mejores de 3)" in text

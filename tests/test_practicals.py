@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import REPO
-from datasets import SHARED, dataset_for
+from tests.helpers import PRACTICALS, REPO
+from tests.helpers.datasets import dataset_for
 from grader.check import check
 from grader.data.public_hidden import read_canaries
 from grader.cli import app
@@ -22,7 +22,6 @@ from grader.course import load_course
 from grader.data import layout, prepare
 from grader.gradebook import Gradebook
 
-PRACTICALS = list(SHARED)
 
 
 @pytest.fixture(scope="session")

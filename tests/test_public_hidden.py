@@ -17,8 +17,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import REPO, make_course
-from datasets import dataset_for
+from tests.helpers import REPO, make_course
+from tests.helpers.datasets import dataset_for
 from grader.audit.evidence import lookup_flag, run_flags
 from grader.course import AuditSettings, ScreeningLimits, load_assignment, load_course
 from grader.data import layout, prepare, read_labels
@@ -27,8 +27,7 @@ from grader.data.sources import read_idx
 from grader.i18n import translator
 from grader.scoring import Predictions, canary_counts
 from grader.screening import describe, screen
-from notebooks import GOOD, LOAD, WEAK
-from test_hidden import notebook_of
+from tests.helpers.notebooks import GOOD, LOAD, WEAK, notebook_of
 
 MNIST_TEST = 10_000
 

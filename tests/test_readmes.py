@@ -13,15 +13,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import SHARED_DATASETS
 from grader import readme
 from grader.cli import app
 from grader.course import load_course
 from grader.data import load_source
 from grader.data.sources import SOURCE_FACTS
+from tests.helpers import PRACTICALS, REPO, SHARED_DATASETS
 
-REPO = Path(__file__).resolve().parents[1]
-PRACTICALS = sorted(p.name for p in (REPO / "assignments").iterdir() if (p / "assignment.toml").is_file())
 # "Hand in 2 of the 3, the best 2 count" governs these; a group of several where all count, those.
 BEST_OF = {a for g in load_course(REPO).policy.groups if g.best < len(g.assignments) for a in g.assignments}
 ALL_COUNT = {a for g in load_course(REPO).policy.groups if g.best == len(g.assignments) > 1 for a in g.assignments}
@@ -43,7 +41,7 @@ def readme_parameters(path: Path) -> dict[str, object]:
 def test_every_readme_is_what_its_assignment_renders(course_root):
     course = load_course(course_root)
     for name in course.assignments:
-        assert readme.languages(course.assignment(name)) == ["es", "en"], f"{name}: a README template is missing"
+        assert readme.languages(course, course.assignment(name)) == ["es", "en"], f"{name}: no README template"
     stale = readme.stale(course, sorted(course.assignments))
     assert not stale, "\n".join(map(str, stale))
 
@@ -123,13 +121,23 @@ def test_the_classes_and_image_shapes_the_readmes_give_are_the_sources_own(sourc
 
 
 @pytest.mark.parametrize("name", PRACTICALS)
-def test_readmes_name_the_classes_exactly_as_classes_txt_will(name):
-    a = load_course(REPO).assignment(name)
-    classes = a.classes or SOURCE_FACTS[a.dataset].classes or ()
+def test_readmes_name_the_classes_exactly_as_the_prepared_data_will(name):
+    course = load_course(REPO)
+    a = course.assignment(name)
+    classes = readme.source_facts(course, a).classes
     for path in (a.path / "README.md", a.path / "README.en.md"):
         text = path.read_text(encoding="utf-8")
-        missing = [c for c in classes if f"`{c}`" not in text]
-        assert not missing, f"{path} does not name {missing} as classes.txt does"
+        if a.task == "next_character":
+            # The classes are the text's characters, known only once the corpus is read: the READMEs send
+            # students to vocab.json for them, give the prompts' length, and ask for one probability each.
+            assert classes is None, f"{name}: a text source fixes no classes before its corpus is read"
+            assert "`data_dir/vocab.json`" in text and "classes.txt" not in text, path
+            assert f"{a.context} " in text and "p_0,...,p_{V-1}" in text, path
+        else:
+            assert classes, f"{name}: its source fixes no classes, so the READMEs cannot name them"
+            missing = [c for c in classes if f"`{c}`" not in text]
+            assert not missing, f"{path} does not name {missing} as classes.txt does"
+            assert "`data_dir/classes.txt`" in text and "vocab.json" not in text, path
 
 
 @pytest.mark.parametrize("name", PRACTICALS)
@@ -152,3 +160,14 @@ def test_readmes_say_plainly_whether_probabilities_are_required(name):
     assert ("son **opcionales**" in spanish) is not required and ("are **optional**" in english) is not required
     if required:
         assert "p_0,...,p_{V-1}" in spanish and "p_0,...,p_{V-1}" in english
+
+
+def test_a_readme_without_a_deadline_states_no_late_rule(tmp_path):
+    target = tmp_path / "course"
+    shutil.copytree(REPO / "demo", target, ignore=shutil.ignore_patterns(".grader", "submissions"))
+    toml = target / "assignments" / "digits" / "assignment.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('deadline = "2026-12-15T23:59"\n', ""), encoding="utf-8")
+    course = load_course(target)
+    texts = readme.rendered(course, course.assignment("digits"))
+    english = next(text for path, text in texts.items() if path.name == "README.en.md")
+    assert "deadline" not in english.lower() and "late hand-in" not in english.lower()

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import make_course
 from typer.testing import CliRunner
 
 from grader.assess import assess
@@ -20,12 +18,14 @@ from grader.data import layout, prepare, read_labels
 from grader.gradebook import Gradebook
 from grader.i18n import translator
 from grader.leaderboard import board
+from grader.metrics import bits_per_char
 from grader.pipeline import run
 from grader.reference import run_references
 from grader.report import report
 from grader.runners.base import OK, RunResult
-from grader.scoring import Predictions, bits_per_char
-from notebooks import GOOD, WEAK, write_notebook
+from grader.scoring import Predictions
+from tests.helpers import TEXT_TOML, make_course
+from tests.helpers.notebooks import GOOD, WEAK, write_notebook
 
 RELATIVE_SCALE = '''grade_relative_to = "baseline"
 grade_scale = [[-1.0, 0.0], [0.0, 5.0], [1.0, 10.0]]
@@ -93,18 +93,6 @@ def test_bits_per_char_is_the_mean_negative_log2_probability_of_the_true_charact
     y = np.array([1, 1])
     expected = (2 + -math.log2(0.75)) / 2  # -log2(0.25) = 2 bits, -log2(0.75) = 0.415 bits
     assert bits_per_char(y, pred, np.arange(2)) == pytest.approx(expected)
-
-
-TEXT_TOML = '''title = "Text"
-task = "next_character"
-grade_scale = [[1.0, 10.0], [4.0, 0.0]]
-[dataset]
-name = "tinyshakespeare"
-context = 16
-[metrics]
-primary = "bits_per_char"
-report = ["bits_per_char", "accuracy"]
-'''
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from grader import pipeline
 from grader.course import load_course
 from grader.data import layout, read_labels
 from grader.report import report
-from notebooks import GOOD, WEAK, write_notebook
-from test_leaderboard import CHROMIUM_ARGS, chromium_page
+from tests.helpers.browser import CHROMIUM_ARGS, chromium_page
+from tests.helpers.notebooks import GOOD, WEAK, write_notebook
 
 
 def test_the_spanish_report_shows_two_plots_public_per_class_results_and_local_times(course_dir, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -26,9 +27,10 @@ from grader.scaffold import TEMPLATES, ScaffoldError, init_course, new_assignmen
 from grader.schema import ASSIGNMENT_SCHEMA_LINE, COURSE_SCHEMA_LINE, json_schema
 from grader.wheel import own_wheel, wheel_name
 
-from datasets import SHAPES, SPECIES, shape_images, species_table
+from tests.helpers import REPO
+from tests.helpers.datasets import SHAPES, SPECIES, shape_images, species_table
 
-REPO = Path(__file__).resolve().parents[1]
+
 def _parameters(a) -> dict:
     nb = nbformat.read(a.path / "starter.ipynb", as_version=4)
     (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
@@ -137,6 +139,35 @@ def test_new_assignments_on_own_data_take_their_classes_from_the_data(tmp_path):
         assert any(listed in c.source for c in starter.cells if c.cell_type == "markdown")
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_labelled_data_in_the_course_folder_is_kept_out_of_git(tmp_path):
+    """The hidden test is drawn from it: committed with the course, it would be the answer key."""
+    course = init_course(tmp_path / "course", "en")
+    subprocess.run(["git", "init", "-q", str(course.root)], check=True)
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "-C", str(course.root), "check-ignore", "-q", path]).returncode == 0
+
+    (course.root / "data").mkdir()
+    assert ignored(str(species_table(course.root / "data" / "penguins.csv").relative_to(course.root)))
+    images = shape_images(course.root / "shapes")
+    (course.root / "tables").mkdir()
+    table = species_table(course.root / "tables" / "birds [2026].csv")
+    assert not ignored("shapes/circle/000.png") and not ignored("tables/birds [2026].csv")
+    made = new_assignment(course, "shapes", data=images)
+    assert course.root / ".gitignore" in made.written
+    new_assignment(load_course(course.root), "birds", data=table, label="species")
+    lines = (course.root / ".gitignore").read_text().splitlines()
+    assert "/shapes/" in lines and "/tables/birds \\[2026].csv" in lines
+    assert ignored("shapes/circle/000.png") and ignored("tables/birds [2026].csv")
+    before = (course.root / ".gitignore").read_text()
+    made = new_assignment(load_course(course.root), "elsewhere", data=species_table(tmp_path / "penguins.csv"),
+                          label="species")
+    assert (course.root / ".gitignore").read_text() == before and course.root / ".gitignore" not in made.written
+    course = load_course(course.root)
+    assert not [f for f in diagnose(course) if f.where.endswith("dataset.path")]
+
+
 def test_new_assignment_like_a_practical_of_the_bundled_course(tmp_path):
     course = init_course(tmp_path / "course", "es")
     made = new_assignment(course, "mnist-2027", like="mnist")
@@ -239,3 +270,16 @@ def test_a_fresh_venv_with_the_kits_wheel_checks_the_starter(kit, tmp_path):
     assert "honours the contract" in done.stdout
     metadata = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert metadata["name"] == "dl-course-grader" and metadata["scripts"]["grader"] == "grader.cli:app"
+
+
+def test_the_wheel_builds_in_isolation_when_this_pythons_setuptools_is_too_old(monkeypatch):
+    """A fresh Python 3.11 venv holds setuptools 65, which cannot build from pyproject.toml alone."""
+    import importlib.metadata
+
+    from grader import wheel
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "65.5.0" if name == "setuptools" else real(name))
+    assert not wheel._has_build_backend(wheel.CHECKOUT)
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "84.2.1" if name == "setuptools" else real(name))
+    assert wheel._has_build_backend(wheel.CHECKOUT)

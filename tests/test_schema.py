@@ -6,18 +6,16 @@ from __future__ import annotations
 import json
 import tomllib
 from datetime import date, datetime, time
-from pathlib import Path
 
 import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_course
 from grader.course import ConfigError, load_course
 from grader.schema import (ASSIGNMENT_SCHEMA_LINE, COURSE_SCHEMA_LINE, SCHEMA_FILES, json_schema, reference_markdown,
                            write_schemas)
+from tests.helpers import REPO, make_course
 
-REPO = Path(__file__).resolve().parents[1]
 COURSES = [REPO, REPO / "demo"]
 FILES = [(root / "course.toml", "course", COURSE_SCHEMA_LINE) for root in COURSES] + [
     (path, "assignment", ASSIGNMENT_SCHEMA_LINE) for root in COURSES
@@ -66,14 +64,18 @@ def test_schema_and_loader_refuse_the_same_typo(tmp_path):
     assert any("memroy_mb" in message for message in schema_errors("assignment", tomllib.loads(path.read_text())))
     with pytest.raises(ConfigError) as info:
         load_course(root).assignment("digits")
-    assert info.value.key == "resources.memroy_mb" and info.value.expected == "a known key (typo?)"
+    assert info.value.key == "resources.memroy_mb"
+    assert info.value.expected == "a known key (typo?); did you mean 'memory_mb'?"
     course = tomllib.loads((root / "course.toml").read_text()) | {"langauge": "es"}
     assert any("langauge" in message for message in schema_errors("course", course))
 
 
 @pytest.mark.parametrize("file, text, key, expected", [
     ("course", 'name = "c"\n[grader]\njobs = true\n', "grader.jobs", "a positive integer, got True"),
-    ("course", 'name = "c"\n[grader.docker]\ngpu_slot = 2\n', "grader.docker.gpu_slot", "a known key (typo?)"),
+    ("course", 'name = "c"\n[grader.docker]\ngpu_slot = 2\n', "grader.docker.gpu_slot",
+     "a known key (typo?); did you mean 'gpu_slots'?"),
+    ("course", 'name = "c"\n[[policy.groups]]\nname = "g"\nassignments = ["a"]\nbets = 1\n', "policy.groups[0].bets",
+     "a known key (typo?); did you mean 'best'?"),
     ("course", 'name = "c"\ntimezone = "Madrid"\n', "timezone", "an IANA time zone like Europe/Madrid"),
     ("course", 'name = "c"\n[[policy.groups]]\nname = "g"\nassignments = ["a", "a"]\n',
      "policy.groups[0].assignments", "a list of distinct assignment names"),

@@ -45,13 +45,13 @@ def test_bom_and_crlf_are_accepted(tmp_path):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("id,label\na1,0\nb2,1\nc3,2\n", "1 test ids have no prediction ('d4')"),
-    ("id,label\na1,0\nb2,1\nc3,2\nd4,0\nd4,1\n", "1 ids appear more than once ('d4')"),
-    ("id,label\na1,0\nb2,1\nc3,2\nd4,0\nzz,1\n", "1 rows have ids that are not in the test set ('zz')"),
+    ("id,label\na1,0\nb2,1\nc3,2\n", "1 test id has no prediction ('d4')"),
+    ("id,label\na1,0\nb2,1\nc3,2\nd4,0\nd4,1\n", "1 id appears more than once ('d4')"),
+    ("id,label\na1,0\nb2,1\nc3,2\nd4,0\nzz,1\n", "1 row has an id that is not in the test set ('zz')"),
     ("id,label\na1,0\nb2,wolf\nc3,7\nd4,0\n", "2 rows have a label that is neither a class index 0-2 nor a class name"),
     ("id,label\na1,0\nb2,NaN\nc3,\nd4,0\n", "2 rows have an empty or NaN label (lines 3, 4)"),
-    ("id,label\na1,0\nb2,1.5\nc3,2\nd4,0\n", "1 rows have a label that is neither"),
-    ("id,label\na1,0,9\nb2,1\nc3,2\nd4,0\n", "1 rows have the wrong number of columns (lines 2)"),
+    ("id,label\na1,0\nb2,1.5\nc3,2\nd4,0\n", "1 row has a label that is neither"),
+    ("id,label\na1,0,9\nb2,1\nc3,2\nd4,0\n", "1 row has the wrong number of columns (line 2)"),
     ("ident,prediction\na1,0\n", "the first line must name the columns id,label"),
     ("", "the file is empty"),
     (b"id,label\na1,\xff\n", "not UTF-8 text"),
@@ -107,7 +107,7 @@ def test_logits_are_refused_with_the_softmax_hint(tmp_path):
     assert "look like scores (logits)" in found and "softmax" in found
     short = "id,label,p_cat,p_dog,p_fox\na1,0,0.5,0.3,0\nb2,1,0,1,0\nc3,2,0,0,1\nd4,0,1,0,0\n"
     found = faults(tmp_path, short)  # 0.8 is more than one decimal's rounding, and no logit: a plain fault
-    assert "1 rows have probabilities" in found and "softmax" not in found
+    assert "1 row has probabilities" in found and "softmax" not in found
 
 
 def test_spanish_messages_follow_the_course_language(tmp_path):

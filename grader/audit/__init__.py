@@ -4,8 +4,9 @@ What each row shows comes from three places: the screening before the run (grade
 the evidence read when the run was scored (grader.audit.evidence: claims against the re-run,
 odd runs, what ran it), and what only the whole assignment shows (grader.audit.similarity:
 similar hand-ins, here). Similar pairs found here are stored in the gradebook, so `grader show`,
-the instructor's grades export and the instructor's report show them too. Flags never change a
-grade, and nothing here is ever published.
+the instructor's grades export and the instructor's report show them too. A run's message (why it
+failed: the cell and the exception, with its hint) shows beside its status. Times are the
+course's local time. Flags never change a grade, and nothing here is ever published.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jinja2
@@ -25,6 +26,7 @@ from grader.gradebook import Gradebook
 from grader.runners.environment import summary
 from grader.screening import describe
 from grader.text import html_templates, plain_text
+from grader.times import shown_time
 
 # How much each kind weighs when rows are sorted worst first.
 SEVERITY = {"lookup": 5, "similar": 5, "similar_archive": 5, "claim_mismatch": 4, "long_literal": 4,
@@ -40,6 +42,7 @@ class AuditRow:
     submission_id: int
     submitted_at: str
     status: str | None
+    message: str | None  # the run's: why it failed (the cell, the exception, a hint), or a warning
     score: float | None
     grade: float | None
     duration_s: float | None
@@ -52,7 +55,8 @@ class AuditRow:
 
     def as_dict(self) -> dict:
         return {"student": self.student, "submission_id": self.submission_id, "submitted_at": self.submitted_at,
-                "status": self.status, "score": self.score, "grade": self.grade, "duration_s": self.duration_s,
+                "status": self.status, "message": self.message, "score": self.score, "grade": self.grade,
+                "duration_s": self.duration_s,
                 "severity": self.severity, "flags": self.flags, "flags_text": "; ".join(map(describe, self.flags)),
                 "environment": summary(self.environment)}
 
@@ -65,6 +69,7 @@ class AuditReport:
     pairs: list[Pair]
     threshold: float
     seconds: float
+    timezone: str  # the course's: the page's times are local
     archive: Path | None = None
     pages: dict[int, str] = field(default_factory=dict)  # pair index -> its page's file name
 
@@ -96,13 +101,14 @@ def audit(course: Course, name: str, archive: Path | None = None) -> AuditReport
                 found.setdefault(int(p.first), []).append({"kind": "similar_archive", "other": p.second,
                                                            "similarity": round(p.similarity, 3), "pair": page})
         book.set_audit_flags([s["submission_id"] for s in submissions], found)
-        rows = [AuditRow(s["student"], s["submission_id"], s["submitted_at"], s["status"], s["primary_score"],
-                         s["grade"], s["duration_s"], s["flags"], s["environment"])
+        rows = [AuditRow(s["student"], s["submission_id"], s["submitted_at"], s["status"], s["message"],
+                         s["primary_score"], s["grade"], s["duration_s"], s["flags"], s["environment"])
                 for s in book.latest(assignment=name)]
     rows.sort(key=lambda r: (-r.severity, r.student, r.submitted_at))
     for p in pairs:  # pages name students, not submission ids
         p.first, p.second = student_of.get(p.first, p.first), student_of.get(p.second, p.second)
-    return AuditReport(name, a.title, rows, pairs, a.audit.similarity, time.perf_counter() - start, archive)
+    return AuditReport(name, a.title, rows, pairs, a.audit.similarity, time.perf_counter() - start, course.timezone,
+                       archive)
 
 
 def _parts(code: str, ranges: list[tuple[int, int]]) -> list[tuple[Markup, bool]]:
@@ -130,13 +136,14 @@ def write_site(report: AuditReport, out: Path) -> Path:
                  {"name": p.second, "parts": _parts(p.second_code, p.second_slices)}]
         (out / f"pair-{i + 1}.html").write_text(TEMPLATES.get_template("pair.html.j2").render(
             first=p.first, second=p.second, similarity=p.similarity, shares=p.shares, sides=sides), encoding="utf-8")
-    rows = [{"student": r.student, "submitted_at": r.submitted_at, "status": r.status,
-             "score": "-" if r.score is None else f"{r.score:.4f}", "grade": "-" if r.grade is None else f"{r.grade:.2f}",
+    rows = [{"student": r.student, "submitted_at": shown_time(r.submitted_at, report.timezone), "status": r.status,
+             "message": r.message or "", "score": "-" if r.score is None else f"{r.score:.4f}",
+             "grade": "-" if r.grade is None else f"{r.grade:.2f}",
              "duration": "-" if r.duration_s is None else f"{r.duration_s:.1f} s", "severity": r.severity,
              "environment": summary(r.environment),
              "flags": [{"text": describe(f), "pair": f.get("pair")} for f in r.flags]} for r in report.rows]
     index = out / "index.html"
     index.write_text(TEMPLATES.get_template("audit.html.j2").render(
         title=report.title, rows=rows, pairs=report.pairs, threshold=report.threshold, seconds=report.seconds,
-        archive=report.archive, when=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")), encoding="utf-8")
+        archive=report.archive, when=shown_time(datetime.now(timezone.utc), report.timezone)), encoding="utf-8")
     return index

@@ -19,16 +19,8 @@ from dataclasses import dataclass
 
 import nbformat
 
-# The graded metric's names as people print them, Spanish included; longest first.
-NAMES = {
-    "accuracy": r"val_accuracy|val_acc|accuracy|exactitud|precisi[oó]n|acierto|acc",
-    "top5": r"top[-_ ]?5(?:[-_ ]?acc(?:uracy)?)?",
-    "top3": r"top[-_ ]?3(?:[-_ ]?acc(?:uracy)?)?",
-    "macro_f1": r"macro[-_ ]?f1|f1[-_ ]?macro|f1",
-    "bits_per_char": r"bits[-_ /]?per[-_ ]?char(?:acter)?|bits/char|bpc",
-    "log_loss": r"log[-_ ]?loss|cross[-_ ]?entropy|entrop[ií]a cruzada",
-}
-FRACTIONS = {"accuracy", "top5", "top3", "macro_f1"}  # printed as 0.98 or as 98 %
+from grader.metrics import METRICS
+
 NUMBER = r"(\d+(?:[.,]\d+)?)\s*(%)?"
 LABELS = (("train", r"train|entrenamiento|training"), ("validation", r"val|valid|validation|validaci[oó]n"),
           ("test", r"test|prueba"))
@@ -52,7 +44,7 @@ def _label(context: str, name: str) -> str:
 
 def _value(metric: str, number: str, percent: str | None) -> float | None:
     value = float(number.replace(",", "."))
-    if metric in FRACTIONS:
+    if METRICS[metric].is_share:  # printed as 0.98 or as 98 %
         if percent or value > 1:
             value /= 100
         if not 0 <= value <= 1:
@@ -82,7 +74,7 @@ def executed(nb: nbformat.NotebookNode) -> bool:
 
 def claims(nb: nbformat.NotebookNode, metric: str) -> list[Claim]:
     """Every value of `metric` the outputs print, in order."""
-    names = NAMES.get(metric, re.escape(metric))
+    names = METRICS[metric].claims  # its names as people print them
     inline = re.compile(rf"(?i)(?P<before>[\w .-]{{0,24}}?)(?P<name>(?<![a-z])(?:{names}))(?![a-z])"
                         rf"(?P<between>[^\d\n%]{{0,24}}?)[:=]?\s*{NUMBER}")
     found: list[Claim] = []

@@ -1,8 +1,9 @@
 """The evidence of one hand-in, read when its run is scored: flags for the instructor, never a grade.
 
 - not_executed: the uploaded notebook has no outputs, though the course asks for the executed one;
-- claim_mismatch: the best metric its outputs claim is further than `claim_tolerance` from the
-  grader's re-run on the same metric;
+- claim_mismatch: the best metric its outputs claim about the result (a validation score is not one:
+  it differs from the test score by nature, and has its own flag) is further than `claim_tolerance`
+  from the grader's re-run on the same metric;
 - above_validation: the re-run's test score is above the notebook's own validation claim by more
   than `validation_gap` (carried answers score well on test and nowhere else);
 - fast_top: a top grade from a run shorter than `fast_run_s`;
@@ -19,7 +20,7 @@ import nbformat
 
 from grader.audit.claims import best, claims, executed
 from grader.course import Assignment, AuditSettings
-from grader.scoring import LOWER_IS_BETTER
+from grader.metrics import METRICS
 
 TOP_GRADE_SHARE = 0.9  # "a top grade": at least 90% of the grade scale's highest grade
 
@@ -60,9 +61,9 @@ def run_flags(nb: nbformat.NotebookNode, a: Assignment, scores: dict[str, dict[s
     if score is None:
         return flags
     settings, metric = a.audit, a.primary_metric
-    lower = metric in LOWER_IS_BETTER
+    lower = METRICS[metric].lower_is_better
     found = claims(nb, metric)
-    claimed = best(found, lower)
+    claimed = best([c for c in found if c.label != "validation"], lower)
     if claimed is not None and abs(claimed.value - score) > settings.claim_tolerance:
         flags.append({"kind": "claim_mismatch", "metric": metric, "claimed": round(claimed.value, 4),
                       "score": round(score, 4), "tolerance": settings.claim_tolerance, "line": claimed.text})

@@ -8,7 +8,7 @@
 The classes are the npz's `classes` array; without it, integer labels are named by `[dataset]
 classes` (entry i names class i), and name labels give their sorted distinct names. As for every
 source, `[dataset] classes` beside a `classes` array (or name labels) keeps only those classes, in
-that order. The path may be a folder holding one .npz. The file's sha256 is recorded
+that order. The path may be a folder holding one .npz. The file's checksum is recorded
 (grader.data.lock). Other arrays (feature vectors) are a table's: use the "table" source.
 """
 

@@ -11,7 +11,7 @@ The class of an image is its folder's name; classes.txt lists them in alphabetic
 torchvision's ImageFolder indexes them), or in the order of `[dataset] classes`, which keeps only
 those classes. Folders whose name starts with a dot are skipped; any other folder with no image
 (.jpg, .jpeg, .png) is an error, and so is a test/ class that train/ does not have. Each image
-file's sha256 is recorded (grader.data.lock).
+file's checksum is recorded (grader.data.lock).
 
 Imagenette and Stanford Dogs are the same loader with their folder names mapped to class names.
 There is no torchvision downloader for them; `--from` takes the extracted download, whose URL the

@@ -2,9 +2,12 @@
 
 Cheap checks first: the set of files, then each file's size and its (inode, mtime, ctime). A file
 whose stat is the one seen at its last hash is taken as unchanged: a process can set a file's
-mtime back, but not its ctime. A file whose stat differs, or that was never hashed, is hashed
-and compared with the manifest. The stats of hashed files are kept in `<data>/verified.json`, so
-the next batch starts with stat calls only.
+mtime back, but not its ctime, nor choose its inode. A file whose stat differs, or that was never
+hashed, is hashed and compared with the manifest. The stats of hashed files are kept in
+`<data>/verified.json`, so the next batch starts with stat calls only.
+
+`entries` and `stat_signature` serve the notebooks' environments too (grader.envs), whose every
+file's signature is recorded at their build.
 """
 
 from __future__ import annotations
@@ -31,9 +34,21 @@ class DataChanged(RuntimeError):
                          f"it with `grader data prepare {assignment}` (same secret, same data), then run again")
 
 
-def _stat(path: Path) -> list[int]:
+def stat_signature(path: Path) -> list[int]:
+    """What changes when anything writes, replaces or re-modes a file (a link itself, never its target)."""
     st = os.stat(path, follow_symlinks=False)
     return [st.st_size, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_mode]
+
+
+def entries(root: Path) -> set[str]:
+    """Every file, link and other non-folder under root, by its path relative to root; links to folders are
+    entries, never followed."""
+    found = set()
+    for folder, folders, files in os.walk(root):
+        base = Path(folder)
+        found.update(str((base / name).relative_to(root)) for name in files)
+        found.update(str((base / name).relative_to(root)) for name in folders if (base / name).is_symlink())
+    return found
 
 
 @dataclass
@@ -53,8 +68,7 @@ class DataGuard:
 
     def check(self) -> None:
         faults: list[str] = []
-        present = {str(p.relative_to(self.data.root)) for p in self.data.root.rglob("*")
-                   if not p.is_dir() or p.is_symlink()}
+        present = entries(self.data.root)
         for name in sorted(present - set(self.expected) - UNTRACKED):
             faults.append(f"{name}: not written by prepare")
         hashed = False
@@ -63,7 +77,7 @@ class DataGuard:
             if name not in present:
                 faults.append(f"{name}: missing")
                 continue
-            stat = _stat(path)
+            stat = stat_signature(path)
             if self._seen.get(name) == stat:
                 continue
             if not path.is_file() or path.is_symlink() or sha256_file(path) != sha:

@@ -1,9 +1,10 @@
 """Build an assignment's data: public training data, hidden test inputs, and the labels kept apart.
 
 Layout under `<workdir>/data/<assignment>/`. Training, validation and the practice split of
-`grader check` derive from the assignment's public seed alone; the hidden test split (its shuffle,
-its public and private halves, its ids) derives from the seed and the course secret
-(`grader.secret`), so nobody without the secret can rebuild it:
+`grader check` derive from the assignment's public seed; the hidden test split (which examples of
+a source without a test split it takes, its shuffle, its public and private halves, its ids)
+derives from the seed and the course secret (`grader.secret`), so nobody without the secret can
+rebuild it:
 
     public/   the notebook's data_dir: classes.txt and the training data (see below)
     test/     the notebook's test_dir: hidden test inputs under opaque ids, no labels
@@ -14,7 +15,7 @@ its public and private halves, its ids) derives from the seed and the course sec
 What public/ and test/ hold depends on the source's form:
 
     image arrays   public/train.npz, valid.npz (x, y)       test/test.npz (id, x)
-    image files    public/train/<class>/*.jpg, valid/...    test/images/<id>.jpg
+    image files    public/train/<class>/*.jpg, valid/...    test/images/<id>.jpg (see below)
                    or (layout "csv") public/images/*.jpg with train.csv, valid.csv (id, label)
     table          public/train.csv, valid.csv (features    test/test.csv (id, features)
                    and the label column, by class name)
@@ -25,12 +26,21 @@ check/test/ holds the validation inputs in test/'s form (a table's: check/test/t
 The source's files come from `--from`, else the assignment's `[dataset] path` (relative to the
 course folder); a generic source (grader.data.sources) needs one of them. Their checksums are
 recorded in `assignments/<name>/data.lock.json` at the first prepare and verified by every later
-one before anything is written (grader.data.lock): commit the lock with the course, and a
-colleague's prepare uses the same data or says which file differs. `verify=False` (`--no-verify`)
-accepts data that differs from the official files or from the lock, and records it again.
+one before anything is written (grader.data.lock; for own data, keyed from the course secret):
+commit the lock with the course, and a colleague's prepare uses the same data or says which file
+differs. `verify=False` (`--no-verify`) accepts data that differs from the official files or from
+the lock, and records it again.
 
-A table's hidden rows are a share (test_fraction) of its rows drawn with the public seed, shuffled
-and named with the course secret (`hidden_from`: a private table with the same columns instead).
+A source without a test split loses a share (test_fraction) of its examples to the hidden test,
+drawn with the course secret: with the public seed, anyone holding the source (a public dataset,
+a table committed by mistake) would know which examples are hidden, and from the public rows around
+them, their labels. The examples left keep the source's order, and the public seed splits them.
+Every hidden image is decoded and written again as `<id>.jpg` (JPEG, quality 95, no metadata), a
+private one too: neither the source's format nor an EXIF date, camera or text chunk says which
+photos, of which class, it comes from.
+
+A table's hidden rows are shuffled and named with the course secret (`hidden_from`: a private
+table with the same columns instead).
 The public-hidden defences of image and text sources (grader.data.public_hidden) do not apply: a
 table is taken as the instructor's own data, with no public labelled copy to look rows up in; a
 shift would falsify exact or categorical values, and a public copy could be matched on its feature
@@ -55,7 +65,7 @@ from grader.course import Assignment, Course
 from grader.data import lock
 from grader.data.hidden import hidden_examples, hidden_table, hidden_text
 from grader.data.public_hidden import (CANARY_SHARE, canary_mask, mix_canaries, secret_subset, splice_prompts,
-                                       transform_image_file, transform_images, write_canaries)
+                                       encode_hidden_image, transform_images, write_canaries)
 from grader.data.sources import (PEEKS, DataError, RawDataset, RawTable, SourceOptions, TextCorpus, load_source,
                                  sha256_file)
 from grader.data.tables import ID_COLUMN
@@ -148,7 +158,7 @@ def prepare(course: Course, assignment: Assignment, from_path: Path | None = Non
         raise DataError(f"dataset '{assignment.dataset}' holds {holds}; assignment {assignment.name} has task "
                         f"'{assignment.task}'")
     if verify:
-        lock.verify(assignment, raw.checksums, raw.origin)
+        lock.verify(assignment, raw.checksums, raw.origin, hidden.secret)
     if not is_text:
         raw = _only_classes(_check_raw(raw), assignment.classes)
     target = layout(course, assignment)
@@ -172,7 +182,7 @@ def prepare(course: Course, assignment: Assignment, from_path: Path | None = Non
         staging.rename(target.root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    lock.record(assignment, raw.checksums)
+    lock.record(assignment, raw.checksums, hidden.secret if assignment.dataset in PEEKS else None)  # own data: keyed
     return manifest
 
 
@@ -222,6 +232,14 @@ def opaque_ids(seed: int, name: str, count: int, secret: bytes | None = None) ->
     return np.array([hashlib.sha256(f"{name}:{seed}:{i}".encode()).hexdigest()[:12] for i in range(count)])
 
 
+def _carve(n: int, a: Assignment, secret: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden, kept): the examples of a source without a test split that go to the hidden test, drawn with
+    the course secret, and the others in the source's order (see the module docstring)."""
+    order = np.random.default_rng(derive_seed(secret, a.name, a.seed, "hidden examples")).permutation(n)
+    cut = int(round(n * a.test_fraction))
+    return order[:cut], np.sort(order[cut:])
+
+
 def _public_splits(n: int, fraction: float) -> np.ndarray:
     return np.where(np.arange(n) < int(round(n * fraction)), "public", "private")
 
@@ -236,10 +254,9 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hid
     else:
         hidden_facts = {"hidden": {"public": True, "origin": raw.origin}}
         if x_test is None:
-            order = rng.permutation(len(x_train))
-            cut = int(round(len(order) * a.test_fraction))
-            x_test, y_test = x_train[order[:cut]], y_train[order[:cut]]
-            x_train, y_train = x_train[order[cut:]], y_train[order[cut:]]
+            held, kept = _carve(len(x_train), a, hidden.secret)
+            x_test, y_test = x_train[held], y_train[held]
+            x_train, y_train = x_train[kept], y_train[kept]
         # The canaries' pool: training examples held out with the public seed, in no public test table.
         order = rng.permutation(len(x_train))
         cut = int(round(len(x_test) * CANARY_SHARE))
@@ -264,10 +281,7 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hid
     (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
     if raw.holds_files:
         _write_image_files(out, raw.classes, a.layout, x_train, y_train, train, valid)
-        if defended:
-            _transform_images(out.test_dir / "images", test_ids, x_test, secret_rng)
-        else:
-            _copy_images(out.test_dir / "images", test_ids, x_test)
+        _hidden_images(out.test_dir / "images", test_ids, x_test, secret_rng if defended else None)
         _copy_images(out.check_test_dir / "images", check_ids, x_train[valid])
     else:
         x_hidden = transform_images(x_test, secret_rng) if defended else x_test
@@ -300,10 +314,9 @@ def _write_table(out: DataLayout, raw: RawTable, a: Assignment, hidden: Hidden) 
         x_test, y_test, digest = hidden_table(hidden.source, raw)
         hidden_facts = {"hidden": {"public": False, "origin": str(hidden.source), "sha256": digest}}
     else:
-        order = rng.permutation(len(x))
-        cut = int(round(len(order) * a.test_fraction))
-        x_test, y_test = x.iloc[order[:cut]], y[order[:cut]]
-        x, y = x.iloc[order[cut:]], y[order[cut:]]
+        held, kept = _carve(len(x), a, hidden.secret)
+        x_test, y_test = x.iloc[held], y[held]
+        x, y = x.iloc[kept], y[kept]
         hidden_facts = {"hidden": {"public": True, "origin": raw.origin, "defended": False}}
     order = rng.permutation(len(x))
     n_valid = int(round(len(order) * a.validation_fraction))
@@ -380,15 +393,21 @@ def _write_image_files(out: DataLayout, classes: list[str], style: str, x: np.nd
 
 
 def _copy_images(folder: Path, ids: np.ndarray, files: np.ndarray) -> None:
+    """The practice inputs: public validation images, as they are."""
     folder.mkdir(parents=True, exist_ok=True)
     for pid, source in zip(ids, files):
         shutil.copyfile(source, folder / (pid + Path(_image_name(source)).suffix))
 
 
-def _transform_images(folder: Path, ids: np.ndarray, files: np.ndarray, rng: np.random.Generator) -> None:
+def _hidden_images(folder: Path, ids: np.ndarray, files: np.ndarray, rng: np.random.Generator | None) -> None:
+    """The hidden images as `<id>.jpg`, encoded again (see the module docstring); transformed when `rng` is given
+    (a public hidden set)."""
     folder.mkdir(parents=True, exist_ok=True)
     for pid, source in zip(ids, files):
-        transform_image_file(Path(source), folder / (pid + Path(_image_name(source)).suffix), rng)
+        try:
+            encode_hidden_image(Path(source), folder / f"{pid}.jpg", rng)
+        except OSError as exc:  # Pillow's UnidentifiedImageError too
+            raise DataError(f"{source}: not a readable image ({exc})") from exc
 
 
 def _windows(start: int, end: int, context: int) -> list[int]:

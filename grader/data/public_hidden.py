@@ -85,14 +85,16 @@ def transform_images(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(rounded, 0, 255).astype(np.uint8)
 
 
-def transform_image_file(source: Path, target: Path, rng: np.random.Generator) -> None:
-    """An image file decoded, transformed as above and encoded again (JPEG at quality 95)."""
+def encode_hidden_image(source: Path, target: Path, rng: np.random.Generator | None) -> None:
+    """An image file decoded, transformed as above when `rng` is given, and written as JPEG at quality 95
+    whatever the source's format, from its pixels alone: no EXIF, ICC profile or text chunk of the source."""
     from PIL import Image
 
     with Image.open(source) as image:
         pixels = np.asarray(image.convert("RGB"))
-    moved = transform_images(pixels[None], rng)[0]
-    Image.fromarray(moved).save(target, quality=95)
+    if rng is not None:
+        pixels = transform_images(pixels[None], rng)[0]
+    Image.fromarray(pixels).save(target, format="JPEG", quality=95)
 
 
 def splice_prompts(prompts: list[str], canary: np.ndarray) -> list[str]:

@@ -94,7 +94,7 @@ class SourceOptions:
     """What an assignment's `[dataset]` says about its source's files (grader.course.Assignment)."""
 
     label: str = "label"  # a table's label column
-    features: tuple[str, ...] | None = None  # a table's feature columns; None: all but the label and `id`
+    features: tuple[str, ...] | None = None  # a table's feature columns; None: all but the label and row numbers
     classes: tuple[str, ...] | None = None  # the classes kept (image folders skip the others' files), or the
     # names of an .npz's integer labels 0..K-1 when it has no `classes` array
 

@@ -1,18 +1,25 @@
 """The "table" source: an instructor's rows in one CSV or Parquet file (`[dataset] path`, or `--from`).
 
 One row per example: the label column (`[dataset] label`, default "label") holds the row's class,
-the feature columns (`[dataset] features`, default every other column but `id`) its inputs. A
-column named `id` is left out: the prepared tables carry their own opaque ids in it. The path may
-be a folder holding one .csv, .parquet or .pq file.
+the feature columns (`[dataset] features`, default every other column but those that number the
+rows) its inputs. The path may be a folder holding one .csv, .parquet or .pq file.
+
+A column that numbers the rows tells a hidden row's neighbours in the file, and in a file sorted
+by class its label, so the default features leave out `id` (in any case, with any spaces or
+underscores around it: the prepared tables carry their own opaque ids in `id`), the index pandas
+writes into a CSV (`Unnamed: 0`) or a Parquet file (`__index_level_0__`), and refuse any other
+column that holds a different value in each row, in order down the file: name the features
+(`[dataset] features`) to keep such a column.
 
 A CSV is read as UTF-8 text, cell by cell: the prepared tables hold each cell as the file wrote it
 (`007` stays `007`), and an empty cell is a missing value. A Parquet file (read with pyarrow) keeps
-its column types. Either way the prepared tables are CSV (grader.data.prepare).
+its column types; an index pandas stored in it is read as a column like any other. Either way the
+prepared tables are CSV (grader.data.prepare).
 
 The classes are the label column's distinct values, sorted (as numbers when all are integers),
 exactly as classes.txt lists them; `[dataset] classes` keeps only the rows of those classes, in
 that order. A row without a label is an error, and so are labels that are not whole numbers
-(a regression table, which this grader does not score). The file's sha256 is recorded
+(a regression table, which this grader does not score). The file's checksum is recorded
 (grader.data.lock).
 
 A table has no test split of its own: prepare carves the hidden rows out of it, or `[dataset]
@@ -21,6 +28,8 @@ hidden_from` names a private table with the same columns (grader.data.hidden).
 
 from __future__ import annotations
 
+import json
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +40,8 @@ from grader.data.sources import DataError, RawTable, SourceFacts, SourceOptions,
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 ID_COLUMN = "id"  # the prepared tables' own column: the opaque id of each hidden row
+# Columns that number the rows (see the module docstring): never a default feature.
+ROW_NUMBERS = re.compile(r"[\s_]*id[\s_]*|Unnamed: \d+|__index_level_\d+__", re.I)
 
 
 def table_file(from_path: Path) -> Path:
@@ -77,7 +88,11 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
         if _is_csv(path):
             return pd.read_csv(path, usecols=columns, dtype=str, keep_default_na=False, na_values=[""],
                                skipinitialspace=True, encoding="utf-8")
-        return pd.read_parquet(path, columns=columns)
+        import pyarrow.parquet
+
+        # Without pandas' metadata: an index it stored is a column, never the frame's index (which would
+        # leave the column asked for missing).
+        return pyarrow.parquet.read_table(path, columns=columns).to_pandas(ignore_metadata=True)
 
 
 def feature_columns(path: Path, label: str, features: tuple[str, ...] | None) -> list[str]:
@@ -93,7 +108,7 @@ def feature_columns(path: Path, label: str, features: tuple[str, ...] | None) ->
         raise DataError(f"{path}: no label column '{label}' (columns: {', '.join(names[:30])}); name it with "
                         "`label = \"...\"` in the assignment's [dataset]")
     if features is None:
-        chosen = [c for c in names if c not in (label, ID_COLUMN)]
+        chosen = [c for c in names if c != label and not ROW_NUMBERS.fullmatch(c)]
     else:
         missing = [c for c in features if c not in names]
         if missing:
@@ -136,6 +151,27 @@ def read_labelled(path: Path, features: list[str], label: str) -> tuple[pd.DataF
     return frame[features].reset_index(drop=True), _label_names(path, frame[label])
 
 
+def _refuse_row_numbers(path: Path, x: pd.DataFrame) -> None:
+    """DataError naming a default feature that holds a different value in each row, in order down the file."""
+    if len(x) < 3:
+        return
+    for column in x.columns:
+        values = x[column]
+        try:
+            if values.isna().any() or not values.is_unique:
+                continue
+        except TypeError:  # a Parquet column of lists: no row number
+            continue
+        numbers = pd.to_numeric(values, errors="coerce")  # a CSV's cells are text: "10" after "9"
+        ordered = values if numbers.isna().any() else numbers
+        if ordered.is_monotonic_increasing or ordered.is_monotonic_decreasing:
+            others = [str(c) for c in x.columns if c != column]
+            raise DataError(f"{path}: the column '{column}' holds a different value in each row, in order down the "
+                            "file: a row number, which tells a hidden row's neighbours (and, in a file sorted by "
+                            "class, its label). Name the features without it in the assignment's [dataset]: "
+                            f"features = {json.dumps(others, ensure_ascii=False)}")
+
+
 def peek_table(from_path: Path, options: SourceOptions) -> SourceFacts:
     path = table_file(from_path)
     features = feature_columns(path, options.label, options.features)
@@ -147,6 +183,8 @@ def peek_table(from_path: Path, options: SourceOptions) -> SourceFacts:
 def load_table(from_path: Path | None, verify: bool = True, options: SourceOptions = SourceOptions()) -> RawTable:
     path = table_file(from_path)
     x, names = read_labelled(path, feature_columns(path, options.label, options.features), options.label)
+    if options.features is None:  # named features are the instructor's choice
+        _refuse_row_numbers(path, x)
     classes = _sorted_classes(names)
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[n] for n in names], dtype=np.int64)

@@ -17,17 +17,10 @@ from datetime import datetime, timezone
 from grader.course import Assignment, Course
 from grader.data import DataError, layout
 from grader.gradebook import Gradebook
+from grader.i18n import pseudonym_words
+from grader.metrics import METRICS
 from grader.policy import local_deadline, parse_when
 from grader.runners.base import OK
-from grader.scoring import LOWER_IS_BETTER
-
-ANIMALS = {
-    "en": ["Lynx", "Otter", "Falcon", "Heron", "Badger", "Ibex", "Marten", "Gecko", "Puffin", "Bison", "Koala",
-           "Tapir", "Okapi", "Quokka", "Stoat", "Wren"],
-    "es": ["Lince", "Nutria", "Halcón", "Garza", "Tejón", "Íbice", "Marta", "Geco", "Frailecillo", "Bisonte",
-           "Koala", "Tapir", "Okapi", "Quokka", "Armiño", "Chochín"],
-}
-
 
 @dataclass
 class Entry:
@@ -60,7 +53,7 @@ class Board:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.metric in LOWER_IS_BETTER
+        return METRICS[self.metric].lower_is_better
 
 
 def salt(course: Course) -> str:
@@ -74,10 +67,10 @@ def salt(course: Course) -> str:
     return path.read_text().strip()
 
 
-def pseudonym(student: str, secret: str, language: str) -> str:
+def pseudonym(student: str, secret: str, words: list[str]) -> str:
+    """One of `words` (the course language's, grader.i18n.pseudonym_words) and four hex digits, from a salted hash."""
     digest = hashlib.sha256(f"{secret}:{student}".encode()).hexdigest()
-    animals = ANIMALS.get(language, ANIMALS["en"])
-    return f"{animals[int(digest[:2], 16) % len(animals)]}-{digest[2:6]}"
+    return f"{words[int(digest[:2], 16) % len(words)]}-{digest[2:6]}"
 
 
 class NicknameError(ValueError):
@@ -103,8 +96,8 @@ def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False
     deadline = local_deadline(a.deadline, course.timezone)
     now = now or datetime.now(timezone.utc)
     split = "private" if reveal or (deadline is not None and now > deadline) else "public"
-    lower = a.primary_metric in LOWER_IS_BETTER
-    secret = salt(course)
+    lower = METRICS[a.primary_metric].lower_is_better
+    secret, words = salt(course), pseudonym_words(course.language, course.root)
     nicknames = book.nicknames()
 
     latest: dict[int, dict] = {}
@@ -131,7 +124,7 @@ def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False
         score = value(chosen, split)
         if score is None:
             continue
-        entries.append(Entry(0, nicknames.get(student) or pseudonym(student, secret, course.language), score,
+        entries.append(Entry(0, nicknames.get(student) or pseudonym(student, secret, words), score,
                              len(runs), max(r["submitted_at"] for r in runs), chosen["duration_s"],
                              chosen["submitted_at"], student))
     entries.sort(key=lambda e: (better(e.score), e.submitted_at))

@@ -2,8 +2,10 @@
 
 index.html, one folder per assignment (index.html, leaderboard.csv/.json, two plots) and
 standing.html. Only pseudonyms (or chosen nicknames) appear; everything a student controls is
-escaped by the templates. Files are replaced one by one atomically, and files of an earlier
-publication that are no longer part of the site are removed.
+escaped by the templates. Times are the course's local time, on the pages and on the progress
+plot's axis. Only a board's first row is bold: the leader, never the first of a list. Files are
+replaced one by one atomically, and files of an earlier publication that are no longer part of
+the site are removed.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ import csv
 import io
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a grading server
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from grader.course import Course  # noqa: E402
@@ -31,7 +35,7 @@ STYLE = """body { font-family: system-ui, sans-serif; max-width: 64rem; margin: 
 header { margin-bottom: 1rem; } footer { margin-top: 2rem; color: #777; font-size: .9rem; }
 table { border-collapse: collapse; width: 100%; margin: 1rem 0; }
 th, td { border-bottom: 1px solid #ddd; padding: .35rem .6rem; text-align: left; }
-tbody tr:first-child td { font-weight: bold; }
+#leaderboard tbody tr:first-child td { font-weight: bold; }
 td.who { overflow-wrap: anywhere; }
 img { max-width: 100%; }
 """
@@ -81,8 +85,8 @@ def plot_scores(b: Board, t, you: float | None = None) -> bytes:
     return png(fig)
 
 
-def plot_progress(b: Board, t) -> bytes:
-    """The best score so far, over time."""
+def progress_figure(b: Board, timezone: str):
+    """The best score so far, over time, on a time axis in the course's zone."""
     fig, ax = plt.subplots(figsize=(7, 3.2))
     best, xs, ys = None, [], []
     for when, score in b.timeline:
@@ -90,11 +94,28 @@ def plot_progress(b: Board, t) -> bytes:
         xs.append(when)
         ys.append(best)
     if xs:
-        ax.step(xs, ys, where="post", color="#4c78a8")
+        end = time_axis(ax, xs, timezone)
+        ax.step(xs + [end], ys + ys[-1:], where="post", color="#4c78a8")  # the best holds to the axis' end
         ax.plot(xs, [s for _, s in b.timeline], ".", color="#bbbbbb", markersize=4)
     ax.set_ylabel(f"{b.metric}")
-    fig.autofmt_xdate()
-    return png(fig)
+    return fig
+
+
+def time_axis(ax, moments: list[datetime], timezone: str) -> datetime:
+    """An x axis that fits the moments, and where it ends. Left to itself, matplotlib spreads one moment
+    over four years: the span is padded by a twentieth on each side, at least an hour (a day once it
+    spans days), and labelled as finely as it needs (hours within a day, days within months), in the
+    course's zone."""
+    span = max(moments) - min(moments)
+    pad = max(span / 20, timedelta(days=1) if span > timedelta(days=1) else timedelta(hours=1))
+    start, end = min(moments) - pad, max(moments) + pad
+    ax.set_xlim(start, end)
+    zone = ZoneInfo(timezone)
+    locator = mdates.AutoDateLocator(tz=zone)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=zone))
+    ax.set_xlabel(timezone)
+    return end
 
 
 def standing(all_boards: list[Board]) -> list[dict]:
@@ -113,9 +134,9 @@ def standing(all_boards: list[Board]) -> list[dict]:
 
 def render(course: Course, all_boards: list[Board], published: str) -> dict[str, bytes]:
     """Every file of the site, by its path under the output folder."""
-    t = translator(course.language)
+    t = translator(course.language, course.root)
     common = {"lang": course.language, "course": course.name, "t": t, "fmt": fmt, "published": published,
-              "when": lambda value: local_time(value, course.language, course.timezone)}
+              "when": lambda value: local_time(value, course.language, course.timezone, course.root)}
     files = {
         "style.css": STYLE.encode(),
         "index.html": ENV.get_template("index.html.j2").render(root="", boards=all_boards, **common).encode(),
@@ -129,7 +150,7 @@ def render(course: Course, all_boards: list[Board], published: str) -> dict[str,
         files[prefix + "leaderboard.json"] = board_json(b).encode()
         if b.entries:
             files[prefix + "scores.png"] = plot_scores(b, t)
-            files[prefix + "progress.png"] = plot_progress(b, t)
+            files[prefix + "progress.png"] = png(progress_figure(b, course.timezone))
     return files
 
 
@@ -156,6 +177,6 @@ def publish(course: Course, out: Path | None = None, reveal: bool = False,
             now: datetime | None = None) -> list[Board]:
     out = Path(out) if out else course.root / "leaderboards"
     all_boards = boards(course, reveal, now)
-    published = local_time(now or datetime.now(timezone.utc), course.language, course.timezone)
+    published = local_time(now or datetime.now(timezone.utc), course.language, course.timezone, course.root)
     write_site(render(course, all_boards, published), out)
     return all_boards

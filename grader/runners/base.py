@@ -11,7 +11,7 @@ import json
 import traceback
 from abc import ABC, abstractmethod
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -85,16 +85,19 @@ class Job(RunArtifacts):
     data_dir: Path
     test_dir: Path
     parameters: dict[str, Any] = field(default_factory=dict)  # seed, smoke, device...
-    time_limit_s: float = 1800.0
-    cell_timeout_s: float = 1800.0
-    memory_mb: int = 4096
-    cpus: float = 1.0
-    gpu: bool = False
+    # The assignment's [limits] and [resources], always given (grader.jobs.make_job): their defaults are
+    # grader.schema's, and nowhere else.
+    _: KW_ONLY
+    time_limit_s: float
+    cell_timeout_s: float
+    memory_mb: int
+    cpus: float
+    gpu: bool
     # Enforced by the sandboxes (docker: all; bwrap: tmp, shm and output); the local runner bounds none.
-    pids_limit: int = 512
-    tmp_mb: int = 1024
-    shm_mb: int = 1024
-    output_mb: int = 256
+    pids_limit: int
+    tmp_mb: int
+    shm_mb: int
+    output_mb: int
     # The kernel's Python: the course's environment (grader.envs); "" for the runner's own Python.
     python: str = ""
 
@@ -182,9 +185,14 @@ class RunResult(RunArtifacts):
 class Runner(ABC):
     """Runs jobs. Subclasses implement `run`; `run_many` runs up to `parallel` jobs at once."""
 
-    name: str = ""
-    # Whether a notebook run here is kept from the labels, the shared data, other runs and the network.
-    sandboxed: bool = False
+    name: str = ""  # its name in the registry (grader.runners)
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether a notebook run here is kept from the labels, the shared data, other runs and the network."""
+        from grader.runners import RUNNERS  # the registry says; the package imports this module first
+
+        return RUNNERS[self.name].sandboxed
 
     @abstractmethod
     def run(self, job: Job) -> RunResult:

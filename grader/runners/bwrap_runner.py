@@ -7,8 +7,10 @@ outside, on this machine (grader.runners.execute); the kernel alone runs inside
 - the system (/usr, the library links, a short list of /etc files) and the kernel's Python,
   read-only: the course's environment (grader.envs: a venv of its own, and its base install) when the
   course declares one, so the grader's own venv is not there at all; else the grader's Python
-  installation. Nothing else of the machine: no home folders, no course folder, no public copies of
-  the datasets;
+  installation. Where the kernel's Python is a venv, its base install's site-packages (and Debian's
+  dist-packages) are empty folders: a notebook that appends them to sys.path finds nothing the
+  course did not declare. Nothing else of the machine: no home folders, no course folder, no public
+  copies of the datasets;
 - /grader/data and /grader/test (the prepared data and hidden test inputs) read-only; the labels,
   the gradebook, the secret and other students' runs are not in the sandbox at all;
 - no host folder it can write: output_dir (/grader/run/output) is a tmpfs of the assignment's
@@ -33,6 +35,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from grader import envs
 from grader.runners.base import Job
 from grader.runners.kernels import IN_SANDBOX, KERNEL_DIR_MB
 from grader.runners.local import LocalRunner, device, kernel_python
@@ -70,23 +73,46 @@ def _inside(path: Path, folder: str) -> bool:
     return path == Path(folder) or Path(folder) in path.parents
 
 
+def _venv(python: str) -> envs.Venv | None:
+    try:
+        return envs.read_venv(python)
+    except envs.EnvError as exc:
+        raise SandboxUnavailable(str(exc)) from None
+
+
 @functools.cache
 def python_prefixes(python: str) -> tuple[str, ...]:
-    """Where a Python lives: its prefix (a venv's own folder) and its base installation's, as it says itself."""
+    """Where a Python lives: its prefix (a venv's own folder) and its base installation's. The grader's own
+    Python says so itself; another (the course's environment) is read from its pyvenv.cfg, never run outside
+    the sandbox (grader.envs.read_venv)."""
     if python == sys.executable:
-        found = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
-    else:
-        probe = "import sys; print(sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, sep='\\n')"
-        done = subprocess.run([python, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
-        if done.returncode != 0:
-            raise SandboxUnavailable(f"the kernel's Python {python} does not run: {done.stderr.strip()[-500:]}")
-        found = tuple(done.stdout.splitlines())
-    return tuple(dict.fromkeys(found))
+        return tuple(dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)))
+    venv = _venv(python)
+    if venv is None:
+        raise SandboxUnavailable(f"the kernel's Python {python} is not in a virtual environment (no pyvenv.cfg "
+                                 "beside its bin/): build the course's with `grader env build`")
+    return str(venv.prefix), str(venv.base)
+
+
+@functools.cache
+def masked_site_packages(python: str) -> tuple[str, ...]:
+    """The folders shown empty in the sandbox: the base install's package folders, when the kernel's Python
+    is a venv that leaves them out of its sys.path."""
+    venv = _venv(python)
+    if venv is None or venv.system_site:
+        return ()
+    return tuple(str(p) for p in venv.base_site_packages())
+
+
+def course_check_runner() -> LocalRunner:
+    """The runner of the course's own `grader check NOTEBOOK --assignment A`: this sandbox where it runs, so that
+    the notebook cannot write into the course's shared environment; else the local runner, whose writes there
+    stop the next batch (grader.envs.verify)."""
+    return BwrapRunner() if bwrap_fault() is None else LocalRunner()
 
 
 class BwrapRunner(LocalRunner):
     name = "bwrap"
-    sandboxed = True
 
     def __init__(self, output_limit: int | None = None):
         fault = bwrap_fault()
@@ -128,6 +154,8 @@ class BwrapRunner(LocalRunner):
                 argv += ["--symlink", os.readlink(path), path]
             else:
                 argv += ["--ro-bind", path, path]
+        for path in masked_site_packages(python):  # an empty, read-only file system over each
+            argv += ["--size", str(1 << 20), "--tmpfs", path, "--remount-ro", path]
         if run_device == "cuda":
             for node in sorted(glob.glob("/dev/nvidia*")):
                 argv += ["--dev-bind", node, node]

@@ -29,9 +29,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from grader.runners import RUNNERS
 from grader.runners.base import Job, Runner, RunResult
+from grader.schema import TRANSFERS
 
-TRANSFERS = ("shared", "task")
 GPU_RESOURCE = "GPU"
 
 
@@ -129,7 +130,7 @@ class DaskRunner(Runner):
 
     @property
     def sandboxed(self) -> bool:
-        return self.worker_runner != "local"
+        return RUNNERS[self.worker_runner].sandboxed
 
     @property
     def dashboard_link(self) -> str:

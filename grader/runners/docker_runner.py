@@ -135,7 +135,6 @@ def remove_volume(volume) -> None:
 
 class DockerRunner(LocalRunner):
     name = "docker"
-    sandboxed = True
 
     def __init__(self, image: str = DEFAULT_IMAGE, gpus: str | None = None, gpu_slots: int = 1,
                  runtime: str | None = None, client=None, output_limit: int | None = None):

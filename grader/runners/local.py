@@ -2,9 +2,11 @@
 machine, watched by the grader: wall clock, the kernel's memory, and the whole process tree.
 
 Here the kernel runs on this machine too: for trusted notebooks (reference solutions, a student's
-self-check) it isolates nothing. Student hand-ins run with the kernel alone in a sandbox (the bwrap
-and docker runners, subclasses of this one, which change only `kernel`); `grader run` uses this
-runner only when the instructor types `--unsandboxed`.
+self-check on their kit) it isolates nothing. Student hand-ins run with the kernel alone in a
+sandbox (the bwrap and docker runners, subclasses of this one, which change only `kernel`); `grader
+run` uses this runner only when the instructor types `--unsandboxed`, and the course's `grader
+check` only where bwrap cannot run. A kernel run here on the course's environment could write into
+it: it writes no bytecode there, and grader.envs.verify stops the next batch on anything else.
 """
 
 from __future__ import annotations
@@ -207,6 +209,8 @@ class LocalRunner(Runner):
             env.setdefault(var, threads)
         env.setdefault("MPLBACKEND", "Agg")
         env["PYTHONUNBUFFERED"] = "1"
+        if job.python:  # the course's environment: a kernel run here writes no bytecode into it (grader.envs.verify)
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
 
     def close(self) -> None:
