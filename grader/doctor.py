@@ -168,7 +168,7 @@ def scale_in_range(course: Course, a: Assignment) -> Iterator[Finding]:
     reachable = max(a.scale.grade(m) for m in (lo, hi, *(min(max(x, lo), hi) for x in xs)))
     span = f"[{_number(lo)}, {_number(hi)}]"
     fix = f"write grade_scale's metric values within {span}"
-    if metric.is_share and a.relative_to == "none" and 1 < max(xs) <= 100:
+    if metric.is_share and a.relative_to == "none" and all(1 < x <= 100 for x in xs):
         fix += f" ({what} is a share, not a percentage: " + ", ".join(
             f"[{_number(x / 100)}, {_number(y)}]" for x, y in a.scale.points) + ")"
     if all(x < lo for x in xs) or all(x > hi for x in xs):
@@ -177,7 +177,7 @@ def scale_in_range(course: Course, a: Assignment) -> Iterator[Finding]:
                       f"every student gets {_number(a.scale.grade(lo))}", fix)
     elif reachable < top - 1e-9:
         yield Finding(ERROR, _toml(course, a, "grade_scale"),
-                      f"its top grade {_number(top)} needs a {what} outside {span}: the best possible run gets "
+                      f"its top grade {_number(top)} needs {what} outside {span}: the best possible run gets "
                       f"{_number(reachable)}", fix)
     if top > course.policy.max_grade:
         yield Finding(ERROR, _toml(course, a, "grade_scale"),

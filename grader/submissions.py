@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import shlex
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -131,9 +132,10 @@ def _packed(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVES)
 
 
-def _unpack_hint(path: Path, assignment: str) -> str:
+def _unpack_hint(path: Path, assignment: str | None) -> str:
+    # Quoted: the file name is a student's, and the command is meant to be pasted into a shell.
     return (f"unpack it, or bring Moodle's 'Download all submissions' zip in with "
-            f"`grader moodle import {assignment} {path}`")
+            f"`grader moodle import {assignment or '<assignment>'} {shlex.quote(str(path))}`")
 
 
 def _not_an_assignment(entry: Path, assignments: set[str]) -> str:
@@ -141,11 +143,11 @@ def _not_an_assignment(entry: Path, assignments: set[str]) -> str:
     stem = entry.name.split(".")[0]
     close = _close(stem, assignments)
     if _packed(entry):
-        return f"an archive, still packed: {_unpack_hint(entry, close or '<assignment>')}"
+        return f"an archive, still packed: {_unpack_hint(entry, close)}"
     if entry.suffix == ".ipynb":
         return "a notebook outside an assignment's folder: move it to <assignment>/<student>.ipynb"
     if entry.is_dir() and any((entry / a).is_dir() for a in assignments):
-        return f"a folder of assignments' folders: `grader run {entry}` grades them"
+        return f"a folder of assignments' folders: `grader run {shlex.quote(str(entry))}` grades them"
     what = "a folder" if entry.is_dir() else "a file"
     fix = f"; did you mean {close}?" if close else ""
     return f"{what} not named after an assignment ({', '.join(sorted(assignments)) or 'none yet'}){fix}"
@@ -163,7 +165,8 @@ def _assignment_submissions(folder: Path) -> tuple[list[Submission], list[str]]:
             notebooks = sorted(p for p in entry.rglob("*.ipynb")
                                if all(_visible(part) for part in p.relative_to(entry).parts))
             if not notebooks:
-                warnings += [f"{entry}: no notebook, but {p.name}, an archive: {_unpack_hint(p, folder.name)}"
+                warnings += [f"{entry}: no notebook, but {p.name}, an archive the student handed in: unpack it "
+                             "into their folder, or ask them for the notebook"
                              for p in sorted(entry.iterdir()) if _packed(p)]
         elif entry.suffix == ".ipynb":
             name, notebooks = entry.stem, [entry]

@@ -25,12 +25,15 @@ FIELD_LIMIT = 4000
 # Terminal control sequences (ECMA-48), longest form first, each with its 8-bit C1 introducer:
 # control strings (OSC, DCS, SOS, PM, APC) up to their terminator, or to the end when unterminated;
 # CSI sequences; any other escape sequence; then single C0 (but \t and \n), DEL and C1 controls,
-# and the bidi embeddings, overrides and isolates that make text read other than it is stored.
+# the bidi embeddings, overrides, isolates and marks that make text read other than it is stored, and
+# the invisible characters that make two names look alike (zero-width, soft hyphen, line and paragraph
+# separators, byte-order mark, tag characters).
 CONTROL = re.compile(
     r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c|\Z)"
     r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
     r"|\x1b[ -/]*[0-~]"
-    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff"
+    r"\U000e0000-\U000e007f]")
 
 FORMULA_START = ("=", "+", "-", "@", "\t")  # OWASP's formula starts; the \r it also lists never outlives plain_text
 NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")

@@ -136,8 +136,15 @@ def test_odd_runs_are_flagged_from_their_scores(course):
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="val_accuracy: 0.97\ntest accuracy: 0.52\n")]
     flags = {f["kind"]: f for f in run_flags(nb, a, scores, grade=9.6, duration_s=3.0)}
     assert flags["claim_mismatch"]["claimed"] == 0.52 and "above_validation" not in flags
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="val_accuracy: 0.52\n")]
     calm = {"all": {"accuracy": 0.53}, "public": {"accuracy": 0.54}, "private": {"accuracy": 0.52}}
     assert run_flags(nb, a, calm, grade=0.6, duration_s=300.0) == []  # a claim within 3 points, nothing odd
+    # A validation score within validation_gap of the re-run is no claim; far above it, it is one.
+    for printed, flagged in (("validation accuracy: 0.8000", False), ("validation accuracy: 0.99", True),
+                             ("test accuracy value: 0.99", True)):  # "value" is no validation
+        nb.cells[0].outputs = [nbformat.v4.new_output("stream", text=printed + "\n")]
+        kinds = {f["kind"] for f in run_flags(nb, a, {"all": {"accuracy": 0.7556}}, grade=5.0, duration_s=300.0)}
+        assert ("claim_mismatch" in kinds) is flagged, printed
 
 
 def test_claims_odd_runs_and_unexecuted_hand_ins_are_flagged(course, tmp_path):

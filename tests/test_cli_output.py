@@ -135,10 +135,16 @@ def test_a_wrong_layout_shows_the_expected_one_and_the_likely_fix(course_dir, tm
     zipped = tmp_path / "zipped" / "digits" / "carla"
     zipped.mkdir(parents=True)
     (zipped / "carla.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    # A student's file name is no shell code: a command the grader suggests quotes every path in it.
+    hostile = tmp_path / "hostile" / "hw.zip; touch pwned; .zip"
+    hostile.parent.mkdir()
+    hostile.write_bytes(b"PK\x05\x06" + bytes(18))
+    done = cli_runner.invoke(cli.app, ["run", str(hostile.parent), *course])
+    assert f"grader moodle import <assignment> '{hostile}'" in " ".join(done.stderr.split()), done.stderr
     done = cli_runner.invoke(cli.app, ["run", str(zipped.parent.parent), *course, "-f", "json"])
     assert done.exit_code == 0, done.output
     assert [r["status"] for r in json.loads(done.stdout)] == ["invalid_submission"]
-    assert "carla: no notebook, but carla.zip" in done.stderr and "grader moodle import digits" in done.stderr
+    assert "carla: no notebook, but carla.zip" in done.stderr and "ask them for the notebook" in done.stderr
 
     done = cli_runner.invoke(cli.app, ["run", str(zipped.parent.parent), *course, "--student", "Carla"])
     assert done.exit_code == 1 and "did you mean 'carla'?" in done.stderr

@@ -78,13 +78,16 @@ def test_a_grade_scale_written_in_percent_for_accuracy_is_an_error(root):
     found = only(errors(root), "assignments/digits/assignment.toml: grade_scale")
     assert "every point (90, 99) lies outside what accuracy can be, [0, 1]: every student gets 0" in found.message
     assert "[0.9, 0], [0.99, 10]" in found.fix
+    edit(root / "assignments" / "digits" / "assignment.toml", "[[90, 0.0], [99, 10.0]]", "[[0.5, 0.0], [95, 10.0]]")
+    found = only(errors(root), "assignments/digits/assignment.toml: grade_scale")
+    assert "percentage" not in found.fix  # 0.5 is no percentage: dividing it by 100 would be wrong
 
 
 @pytest.mark.parametrize("scale, relative, expected", [
-    ("[[-0.1, 0.0], [1.2, 10.0]]", False, "its top grade 10 needs a accuracy outside [0, 1]: the best possible run "
+    ("[[-0.1, 0.0], [1.2, 10.0]]", False, "its top grade 10 needs accuracy outside [0, 1]: the best possible run "
                                           "gets 8.46154"),
     ("[[0.5, 0.0], [1.0, 20.0]]", False, "its top grade 20 is above the course's max_grade 10"),
-    ("[[0.0, 5.0], [2.0, 10.0]]", True, "needs a accuracy minus the baseline's outside [-1, 1]"),
+    ("[[0.0, 5.0], [2.0, 10.0]]", True, "needs accuracy minus the baseline's outside [-1, 1]"),
 ])
 def test_a_scale_that_cannot_reach_its_top_is_an_error(root, scale, relative, expected):
     toml = root / "assignments" / "digits" / "assignment.toml"

@@ -205,3 +205,9 @@ def test_a_formula_nickname_stays_text_in_the_csv(course, tmp_path):
     publish(course, tmp_path / "site", now=BEFORE)
     first = (tmp_path / "site" / "mnist" / "leaderboard.csv").read_text().splitlines()[1]
     assert first.startswith("1,\"'=HYPERLINK(")
+
+
+def test_boards_name_the_metric_in_the_course_language(course, tmp_path):
+    out = published_site(course, tmp_path)
+    page = (out / "mnist" / "index.html").read_text(encoding="utf-8")
+    assert "Se ordena por exactitud" in page and "<th>exactitud</th>" in page  # not the metric's id, accuracy

@@ -43,6 +43,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
     ("\x9b2J\x9d0;t\x9cc1", "c1"),
     ("over\rwrite\r\n\tkept", "overwrite\n\tkept"),
     ("\u202eevil\u2066isolate\u2069", "evilisolate"),
+    ("al\u200bice\u200e \u00adbob\u2028\ufeff\U000e0041", "alice bob"),  # invisible: two names alike
+    ("Íñigo Muñoz, 中文", "Íñigo Muñoz, 中文"),
     ("[red]x[/red] [link=http://evil]y[/link]", "[red]x[/red] [link=http://evil]y[/link]"),
 ])
 def test_plain_text_drops_control_sequences_and_keeps_the_text(raw, shown):

@@ -37,7 +37,7 @@ class Claim:
 def _label(context: str, name: str) -> str:
     text = (context + " " + name).lower()
     for label, pattern in LABELS:
-        if re.search(rf"(?<![a-z])(?:{pattern})", text):
+        if re.search(rf"(?<![a-z])(?:{pattern})(?![a-z])", text):  # whole words: "value" is no validation
             return label
     return ""
 

@@ -1,9 +1,10 @@
 """The evidence of one hand-in, read when its run is scored: flags for the instructor, never a grade.
 
 - not_executed: the uploaded notebook has no outputs, though the course asks for the executed one;
-- claim_mismatch: the best metric its outputs claim about the result (a validation score is not one:
-  it differs from the test score by nature, and has its own flag) is further than `claim_tolerance`
-  from the grader's re-run on the same metric;
+- claim_mismatch: the best metric its outputs claim about the result is further than
+  `claim_tolerance` from the grader's re-run on the same metric, or its validation score is better
+  than the re-run by more than `validation_gap` (a validation score differs from the test score by
+  nature, so within that gap it is no claim about the result);
 - above_validation: the re-run's test score is above the notebook's own validation claim by more
   than `validation_gap` (carried answers score well on test and nowhere else);
 - fast_top: a top grade from a run shorter than `fast_run_s`;
@@ -73,6 +74,10 @@ def run_flags(nb: nbformat.NotebookNode, a: Assignment, scores: dict[str, dict[s
         if above > settings.validation_gap:
             flags.append({"kind": "above_validation", "metric": metric, "validation": round(validation.value, 4),
                           "score": round(score, 4), "gap": settings.validation_gap})
+        elif -above > settings.validation_gap and not any(f["kind"] == "claim_mismatch" for f in flags):
+            # A validation score far better than the re-run: not the noise of a small validation set.
+            flags.append({"kind": "claim_mismatch", "metric": metric, "claimed": round(validation.value, 4),
+                          "score": round(score, 4), "tolerance": settings.validation_gap, "line": validation.text})
     top = max(y for _, y in a.scale.points)
     if grade is not None and top > 0 and grade >= TOP_GRADE_SHARE * top and duration_s < settings.fast_run_s:
         flags.append({"kind": "fast_top", "grade": round(grade, 2), "seconds": round(duration_s, 1),

@@ -26,7 +26,8 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from grader.course import Course  # noqa: E402
-from grader.i18n import local_time, translator  # noqa: E402
+from grader.i18n import catalogs, local_time, translator  # noqa: E402
+from grader.metrics import METRICS  # noqa: E402
 from grader.leaderboard.ranking import Board, boards  # noqa: E402
 from grader.text import html_templates, spreadsheet_cell  # noqa: E402
 
@@ -135,8 +136,10 @@ def standing(all_boards: list[Board]) -> list[dict]:
 def render(course: Course, all_boards: list[Board], published: str) -> dict[str, bytes]:
     """Every file of the site, by its path under the output folder."""
     t = translator(course.language, course.root)
+    titles = catalogs(course.language, course.root).translations
     common = {"lang": course.language, "course": course.name, "t": t, "fmt": fmt, "published": published,
-              "when": lambda value: local_time(value, course.language, course.timezone, course.root)}
+              "when": lambda value: local_time(value, course.language, course.timezone, course.root),
+              "metric_title": lambda name: titles.gettext(METRICS[name].title)}
     files = {
         "style.css": STYLE.encode(),
         "index.html": ENV.get_template("index.html.j2").render(root="", boards=all_boards, **common).encode(),
