@@ -91,28 +91,25 @@ class _OneErrorPath(typer.core.TyperGroup):
 
 app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publish.", no_args_is_help=True,
                   pretty_exceptions_enable=False, cls=_OneErrorPath)
-data_app = typer.Typer(help="Prepare assignment data with hidden test labels.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-moodle_app = typer.Typer(help="Bring submissions and participants in from Moodle.", no_args_is_help=True)
-app.add_typer(moodle_app, name="moodle")
-board_app = typer.Typer(help="Leaderboards under pseudonyms: publish a static site, show a ranking.",
-                        no_args_is_help=True)
-app.add_typer(board_app, name="leaderboard")
-reference_app = typer.Typer(help="Reference solutions and baselines, run and scored by the grader.",
-                            no_args_is_help=True)
-app.add_typer(reference_app, name="reference")
-cluster_app = typer.Typer(help="Try the dask runner on a Dask cluster on this machine.", no_args_is_help=True)
-app.add_typer(cluster_app, name="cluster")
-grades_app = typer.Typer(help="Course grades under the course policy; exports for Moodle.", no_args_is_help=True)
-app.add_typer(grades_app, name="grades")
-image_app = typer.Typer(help="The docker runner's execution image.", no_args_is_help=True)
-app.add_typer(image_app, name="image")
-new_app = typer.Typer(help="Add to a course: a new assignment.", no_args_is_help=True)
-app.add_typer(new_app, name="new")
-env_app = typer.Typer(help="The notebooks' Python environment, as course.toml declares it.", no_args_is_help=True)
-app.add_typer(env_app, name="env")
-secret_app = typer.Typer(help="The course secret, which the hidden splits derive from.", no_args_is_help=True)
-app.add_typer(secret_app, name="secret")
+
+
+def _group(name: str, help: str) -> typer.Typer:
+    """A command group of `grader` (grader data ..., grader moodle ...)."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
+data_app = _group("data", "Prepare assignment data with hidden test labels.")
+moodle_app = _group("moodle", "Bring submissions and participants in from Moodle.")
+board_app = _group("leaderboard", "Leaderboards under pseudonyms: publish a static site, show a ranking.")
+reference_app = _group("reference", "Reference solutions and baselines, run and scored by the grader.")
+cluster_app = _group("cluster", "Try the dask runner on a Dask cluster on this machine.")
+grades_app = _group("grades", "Course grades under the course policy; exports for Moodle.")
+image_app = _group("image", "The docker runner's execution image.")
+new_app = _group("new", "Add to a course: a new assignment.")
+env_app = _group("env", "The notebooks' Python environment, as course.toml declares it.")
+secret_app = _group("secret", "The course secret, which the hidden splits derive from.")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 

@@ -367,8 +367,8 @@ class AuditSettings:
 
     claim_tolerance: PositiveNumber = Field(0.03, description="A score the notebook claims, against its re-run "
                                                               "score (primary metric: 3 points of accuracy).")
-    validation_gap: PositiveNumber = Field(0.10, description="Test score above the notebook's own validation "
-                                                             "claim by more than this.")
+    validation_gap: PositiveNumber = Field(0.10, description="Test score and the notebook's own validation "
+                                                             "claim further apart than this (either way).")
     split_gap: PositiveNumber = Field(0.10, description="Public and private halves' scores further apart than "
                                                         "this.")
     fast_run_s: PositiveNumber = Field(10.0, description="A top grade from a run shorter than this, in seconds.")
