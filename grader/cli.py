@@ -7,9 +7,11 @@ import difflib
 import inspect
 import io
 import json
+import os
 import sys
 import time
 import unicodedata
+from datetime import date
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -50,6 +52,8 @@ from grader.screening import flags_text
 from grader.submissions import discover
 from grader.secret import SecretError, backup, load_secret, secret_path
 from grader.schema import reference_markdown, write_schemas
+from grader.serve.client import SubmitError, submit
+from grader.serve.store import ServeStore
 from grader.text import escaped, plain_data, plain_text, spreadsheet_cell
 from grader.times import shown_time, shown_times
 from grader.wheel import WheelError, wheel_name
@@ -73,7 +77,7 @@ EXIT_CODES: dict[type[Exception], int] = {
     DockerUnavailable: USAGE, ClusterError: USAGE,
     Failed: FAILED, DataError: FAILED, SecretError: FAILED, WheelError: FAILED, ImageBuildError: FAILED,
     UnknownStudent: FAILED, NicknameError: FAILED, UnsafeArchive: FAILED, ParticipantsError: FAILED,
-    OSError: FAILED,
+    SubmitError: FAILED, OSError: FAILED,
 }
 
 
@@ -93,9 +97,9 @@ app = typer.Typer(help="Grade deep-learning notebooks: run, score, grade, publis
                   pretty_exceptions_enable=False, cls=_OneErrorPath)
 
 
-def _group(name: str, help: str) -> typer.Typer:
-    """A command group of `grader` (grader data ..., grader moodle ...)."""
-    group = typer.Typer(help=help, no_args_is_help=True)
+def _group(name: str, help: str, **options: Any) -> typer.Typer:
+    """A command group of `grader` (grader data ..., grader moodle ...); `options` for typer.Typer."""
+    group = typer.Typer(**{"help": help, "no_args_is_help": True} | options)
     app.add_typer(group, name=name)
     return group
 
@@ -110,6 +114,8 @@ image_app = _group("image", "The docker runner's execution image.")
 new_app = _group("new", "Add to a course: a new assignment.")
 env_app = _group("env", "The notebooks' Python environment, as course.toml declares it.")
 secret_app = _group("secret", "The course secret, which the hidden splits derive from.")
+serve_app = _group("serve", "The live benchmark: a web service where students hand in during the window; "
+                   "`grader serve` starts it.", no_args_is_help=False, invoke_without_command=True)
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 
@@ -903,3 +909,162 @@ def env_build(
     for path in built:
         console.print(f"ready {path} (record: {record_path(path)})", highlight=False)
     err.print(f"{len(built)} environment(s) in {time.monotonic() - started:.0f} s", highlight=False)
+
+
+@serve_app.callback()
+def serve_command(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="The address to listen on (behind a reverse proxy: 127.0.0.1)."),
+    port: int = typer.Option(8000, help="The port to listen on."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Notebooks run at once (default: "
+                                          "the course's serve.workers, else its jobs)."),
+    runner: Optional[str] = typer.Option(None, help="Runner name, as for `grader run` (default: the course's)."),
+    cluster: Optional[str] = typer.Option(None, help="Dask scheduler address (tcp://host:8786): the dask runner."),
+    unsandboxed: bool = typer.Option(False, "--unsandboxed", help="Run the hand-ins with the local runner, with no "
+                                     "sandbox: only for notebooks you trust."),
+    forwarded_allow_ips: str = typer.Option("127.0.0.1", "--forwarded-allow-ips", help="Proxies whose "
+                                            "X-Forwarded-For and X-Forwarded-Proto are trusted (comma-separated "
+                                            "addresses, or *)."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Serve the course: students sign in, hand in notebooks and follow their runs; the board moves as they score.
+
+    Hand-ins run in a sandbox (docker or bubblewrap), as `grader run` runs them; without one, the service refuses
+    to start. Plain HTTP: TLS is left to a reverse proxy (docs/serve.md).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn  # the server's parts: only for this command
+
+    from grader.serve.app import make_app
+
+    course = _course(course_dir)
+    _doctor_first(course, "run")
+    service = make_app(course.root, workers=workers, runner=runner, cluster=cluster, unsandboxed=unsandboxed)
+    uvicorn.run(service, host=host, port=port, proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
+
+
+TOKEN_COLUMNS = ["name", "participant", "id_number", "email", "token", "link"]
+
+
+def _sign_in_link(course: Course, token: str) -> str:
+    return f"{course.serve.url.rstrip('/')}/login?token={token}" if course.serve.url else ""
+
+
+@serve_app.command("tokens")
+def serve_tokens(
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="The file to write (mode 0600: the tokens are "
+                                       "passwords). Default: standard output."),
+    renew: bool = typer.Option(False, "--renew", help="A new token for every student; their old ones stop working. "
+                               "Default: tokens only for students who have none."),
+    fmt: Format = typer.Option(Format.csv, "--format", "-f", help="csv (for a mail merge) or json."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Sign-in tokens for the students of the roster (`grader moodle roster`), with Moodle's identifiers and each
+    student's sign-in link (the course's serve.url). Only their hashes are kept: a token is shown this once."""
+    if fmt is Format.table:
+        raise UsageError("--format: csv or json (the tokens go to a mail merge, not to the screen)")
+    course = _course(course_dir)
+    with Gradebook(course.gradebook_path) as book:
+        roster = book.roster()
+    if not roster:
+        raise UsageError(f"no students in the roster of {course.gradebook_path}: `grader moodle roster "
+                         "participants.csv` records them")
+    with ServeStore(course) as store:
+        issued = store.issue_tokens(sorted(roster), renew)
+    rows = [roster[name] | {"token": token, "link": _sign_in_link(course, token)} for name, token in issued.items()]
+    text = _serialised(rows, TOKEN_COLUMNS, fmt)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file that was there before is narrowed too
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+    err.print(f"{len(issued)} new token(s){f' in {escaped(out)}' if out else ''}; {len(roster) - len(issued)} "
+              "student(s) keep theirs (--renew replaces them)"
+              + ("" if course.serve.url else "; no links: set [serve] url in course.toml"), highlight=False)
+
+
+@serve_app.command("instructor-token")
+def serve_instructor_token(course_dir: Optional[Path] = CourseOption) -> None:
+    """A new sign-in token for the instructor page (/admin); the previous one stops working."""
+    course = _course(course_dir)
+    with ServeStore(course) as store:
+        token = store.issue_instructor_token()
+    sys.stdout.write(token + "\n")
+    link = _sign_in_link(course, token)
+    err.print(f"sign in at {link}" if link else "sign in with it at the service's /login", highlight=False)
+
+
+@serve_app.command("grant")
+def serve_grant(
+    student: str = typer.Argument(..., help="Student name as in the gradebook."),
+    assignment: str = typer.Argument(..., help="Assignment name."),
+    attempts: int = typer.Option(1, "--attempts", "-n", min=1, help="How many more hand-ins."),
+    day: Optional[str] = typer.Option(None, "--day", help="The day they are for, YYYY-MM-DD in the course's time "
+                                      "zone (default: today)."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Let a student hand in more than the daily limit on one day."""
+    course = _course(course_dir)
+    course.assignment(assignment)
+    try:
+        when = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise UsageError(f"--day {day!r}: expected YYYY-MM-DD") from None
+    student = unicodedata.normalize("NFC", student)
+    with Gradebook(course.gradebook_path) as book:
+        if student not in book.students():
+            raise UsageError(f"no student '{student}' in the roster or the gradebook of {course.gradebook_path}")
+    with ServeStore(course) as store:
+        store.grant(student, assignment, attempts, when)
+        allowance = store.allowance(student, assignment)
+    console.print(f"{student}: {attempts} more hand-in(s) of {assignment} {f'on {when}' if when else 'today'} (today: "
+                  f"{allowance.used} of {allowance.limit} used)", highlight=False)
+
+
+@serve_app.command("reveal")
+def serve_reveal(
+    assignment: str = typer.Argument(..., help="Assignment name."),
+    hide: bool = typer.Option(False, "--hide", help="Show the public half again."),
+    course_dir: Optional[Path] = CourseOption,
+) -> None:
+    """Rank an assignment's board on the service on the private half of the hidden test set (the reports show
+    the grades), or on the public half again with --hide."""
+    course = _course(course_dir)
+    course.assignment(assignment)
+    with ServeStore(course) as store:
+        store.reveal(assignment, not hide)
+    console.print(f"{assignment}: the service shows the {'public' if hide else 'private'} half", highlight=False)
+
+
+class SubmitFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command("submit")
+def submit_command(
+    notebook: Path = typer.Argument(..., exists=True, dir_okay=False, help="The notebook (.ipynb) to hand in."),
+    server: str = typer.Option(..., "--server", envvar="GRADER_SERVER", help="The service's address, like "
+                               "https://grader.example.org."),
+    token: str = typer.Option(..., "--token", envvar="GRADER_TOKEN", help="Your sign-in token."),
+    assignment: Optional[str] = typer.Option(None, help="The assignment (default: the course's one)."),
+    wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the result (--no-wait: only hand it in)."),
+    fmt: SubmitFormat = typer.Option(SubmitFormat.text, "--format", "-f", help="text for people; json for scripts."),
+) -> None:
+    """Hand a notebook in to a `grader serve` service, from a terminal or a notebook cell (Colab too): the queue
+    position and the progress while it waits and runs, then the result. Exits 1 when the server refuses it or its
+    run does not end ok."""
+    def progress(run: dict) -> None:
+        err.print(escaped(run["summary"]), highlight=False)
+
+    run = submit(notebook, server, token, assignment, wait, progress if fmt is SubmitFormat.text else None)
+    if fmt is SubmitFormat.json:
+        sys.stdout.write(_json(run))
+    else:
+        console.print(escaped(f"{run['assignment']}: {run['summary']}")
+                      + (f"\n{escaped(run['message'])}" if run["message"] else ""), highlight=False)
+    if run["state"] == "done" and run["status"] != "ok":
+        raise typer.Exit(FAILED)

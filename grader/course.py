@@ -17,12 +17,12 @@ from grader.i18n import LanguageError, check_language
 from grader.policy import Extension, Group, LatePolicy, Policy, Rounding
 from grader.schema import (ANCHORS, IMAGE_LAYOUTS, LANGUAGES, METRICS, RUNNERS, TASKS, TRANSFERS, WORKER_RUNNERS,
                            AssignmentFile, AuditSettings, ConfigError, CourseFile, DockerSettings, LateTable,
-                           PolicyTable, Resources, ScreeningLimits, read)
+                           PolicyTable, Resources, ScreeningLimits, ServeSettings, read)
 
 # The names other modules import from here; the schema's among them.
 __all__ = ["ANCHORS", "IMAGE_LAYOUTS", "LANGUAGES", "METRICS", "RUNNERS", "TASKS", "TRANSFERS", "WORKER_RUNNERS",
            "Assignment", "AuditSettings", "ConfigError", "Course", "DockerSettings", "Environment", "GradeScale",
-           "Resources", "ScreeningLimits", "load_assignment", "load_course"]
+           "Resources", "ScreeningLimits", "ServeSettings", "load_assignment", "load_course"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,7 @@ class Assignment:
     label: str
     features: tuple[str, ...] | None
     packages: tuple[str, ...]  # `[environment] packages`: beyond the course's
+    daily_limit: int | None  # `[serve] daily_limit`; None: the course's
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Course:
     worker_runner: str
     kit_url: str | None  # `[kit] url`
     environment: Environment
+    serve: ServeSettings
 
     @property
     def gradebook_path(self) -> Path:
@@ -146,7 +148,7 @@ def load_course(root: str | Path = ".") -> Course:
     return Course(root=root, name=f.name, language=f.language, timezone=f.timezone, workdir=root / g.workdir,
                   runner=g.runner or ("dask" if g.cluster else "auto"), jobs=g.jobs, assignments=assignments,
                   policy=_policy(path, f.policy), cluster=g.cluster, transfer=g.transfer, docker=g.docker,
-                  worker_runner=g.worker_runner, kit_url=f.kit.url, environment=environment)
+                  worker_runner=g.worker_runner, kit_url=f.kit.url, environment=environment, serve=f.serve)
 
 
 def _late(t: LateTable) -> LatePolicy:
@@ -208,4 +210,4 @@ def load_assignment(path: Path, course_root: Path | None = None, name: str | Non
         reference_notebook=reference_notebook, baseline_notebook=baseline_notebook,
         hidden_from=course_root / d.hidden_from if d.hidden_from else None, screening=f.screening, audit=f.audit,
         data_path=course_root / d.path if d.path else None, label=d.label, features=d.features,
-        packages=f.environment.packages)
+        packages=f.environment.packages, daily_limit=f.serve.daily_limit)

@@ -94,10 +94,12 @@ RETRIED_STATUSES = (ERROR,)
 
 
 class Gradebook:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: bool = False):
+        """`threads`: the connection may be used from several threads, which the caller serialises
+        (grader.serve.store: a web server's and its workers')."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=not threads)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # a committed result survives power loss too
@@ -146,6 +148,11 @@ class Gradebook:
     def nicknames(self) -> dict[str, str]:
         return {r["name"]: r["nickname"] for r in self.db.execute("SELECT name, nickname FROM nicknames")}
 
+    def students(self) -> list[str]:
+        """Everyone the gradebook knows: the roster's students and whoever handed something in."""
+        return [r[0] for r in self.db.execute(
+            "SELECT name FROM students UNION SELECT student FROM submissions ORDER BY 1")]
+
     def is_graded(self, submission_id: int, version: str) -> bool:
         return self.graded_run(submission_id, version) is not None
 
@@ -159,7 +166,7 @@ class Gradebook:
         return None if row is None else dict(row)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
         """All of it or nothing: a crash mid-way leaves the gradebook as it was."""
         with closing(self.db.cursor()) as cur:
             cur.execute("BEGIN IMMEDIATE")
@@ -172,7 +179,7 @@ class Gradebook:
 
     def set_audit_flags(self, submission_ids: list[int], flags: dict[int, list[dict]]) -> None:
         """Replace what an audit found for these submissions, in one transaction."""
-        with self._transaction() as cur:
+        with self.transaction() as cur:
             cur.executemany("DELETE FROM audit_flags WHERE submission_id=?", [(i,) for i in submission_ids])
             cur.executemany("INSERT INTO audit_flags (submission_id, flag) VALUES (?, ?)",
                             [(i, json.dumps(f)) for i, found in flags.items() for f in found])
@@ -203,7 +210,7 @@ class Gradebook:
         row = row | {"flags": json.dumps(row.get("flags", [])), "environment": json.dumps(row.get("environment", {}))}
         columns = ["submission_id", "assignment_version", "runner", *row]
         values = [submission_id, version, runner, *row.values()]
-        with self._transaction() as cur:
+        with self.transaction() as cur:
             cur.execute(f"INSERT INTO runs ({','.join(columns)}) VALUES ({','.join('?' * len(values))})", values)
             run_id = int(cur.lastrowid)
             cur.executemany("INSERT INTO scores (run_id, split, metric, value) VALUES (?, ?, ?, ?)",
@@ -241,7 +248,9 @@ class Gradebook:
             SELECT s.id AS submission_id, s.assignment, s.student, s.path, s.sha256, s.submitted_at,
                    r.id AS run_id, r.status, r.message, r.cell, r.primary_metric, r.primary_score,
                    r.grade, r.duration_s, r.finished_at, r.artifacts, r.assignment_version, r.runner, r.sample,
-                   r.flags, r.environment
+                   r.flags, r.environment,
+                   (SELECT value FROM scores WHERE run_id = r.id AND split = 'public'
+                    AND metric = r.primary_metric) AS public_score
             FROM submissions s
             LEFT JOIN runs r ON r.id = (SELECT MAX(id) FROM runs WHERE submission_id = s.id AND verifies IS NULL)
             {where} ORDER BY s.assignment, s.student, s.submitted_at, s.id""", params).fetchall()

@@ -37,6 +37,7 @@ class Attempt:
     sample: str | None = None  # text-generation: the start of the generated text
     flags: list[dict] = field(default_factory=list)  # the screening's, for the instructor (never published)
     duration_s: float | None = None  # how long its run took
+    public_score: float | None = None  # the primary metric on the public half: all a student sees before reveal
 
     @property
     def pending(self) -> bool:
@@ -139,16 +140,16 @@ def compute(course: Course, book: Gradebook) -> CourseGrades:
     results = []
     for key, student in sorted(students.items()):
         who = roster.get(key, {})
-        identities = {student, *(v for v in (who.get("id_number"), who.get("email")) if v)}
+        names = identities(student, who)
         components = {}
         for a in assignments:
-            deadline = policy.extension(a, identities) or deadlines.get(a)
+            deadline = policy.extension(a, names) or deadlines.get(a)
             deadline = local_deadline(deadline, course.timezone)
             rule = late_rules.get(a, policy.late)
             tried = [Attempt(r["submission_id"], parse_when(r["submitted_at"]), r["status"], r["grade"],
                              r["primary_metric"], r["primary_score"], r["message"] or "", r["artifacts"],
                              rule.judge(parse_when(r["submitted_at"]), deadline), r["sample"], r["flags"],
-                             r["duration_s"])
+                             r["duration_s"], r["public_score"])
                      for r in attempts.get((student, a), [])]
             components[a] = _component(a, tried, policy, deadline)
         group_results = [_group(g, components) for g in groups]
@@ -157,6 +158,12 @@ def compute(course: Course, book: Gradebook) -> CourseGrades:
         results.append(StudentGrades(student, who.get("participant"), who.get("id_number"), who.get("email"),
                                      components, group_results, final_unrounded, final))
     return CourseGrades(results, assignments, groups, warnings)
+
+
+def identities(student: str, who: dict) -> set[str]:
+    """What an extension may name a student by (grader.policy.Extension): the name, and the roster's
+    ID number and email (`who`, the student's roster entry, or {})."""
+    return {student, *(v for v in (who.get("id_number"), who.get("email")) if v)}
 
 
 def _component(assignment: str, tried: list[Attempt], policy: Policy, deadline: datetime | None) -> Component:

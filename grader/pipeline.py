@@ -61,6 +61,7 @@ class RowReport:
     grade: float | None
     duration_s: float
     flags: list[dict] = field(default_factory=list)  # the screening's (grader.screening.Flag)
+    run_id: int | None = None  # the gradebook's run recorded
 
 
 @dataclass
@@ -188,18 +189,34 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
     again (with `student`, that student's), records each re-run beside the graded run (whose grade
     stays), and flags a score that moved by more than the assignment's `verify_tolerance`.
     """
-    runner = make_runner(course, runner, unsandboxed=unsandboxed)
-    if not (runner.sandboxed or unsandboxed):
-        raise SandboxRequired(f"the {runner.name} runner does not sandbox student hand-ins: {UNSANDBOXED_HELP}")
+    runner = sandboxed_runner(course, runner, unsandboxed)  # refused before the folder is read
     submissions, warnings = discover(submissions_dir, set(course.assignments))
     if student:
         submissions = of_student(submissions, student)
+    return grade_submissions(course, submissions, runner=runner, jobs=jobs, timeout=timeout,
+                             force=force or bool(student), unsandboxed=unsandboxed, verify=verify, warnings=warnings,
+                             on_start=on_start, on_result=on_result)
+
+
+def grade_submissions(course: Course, submissions: list[Submission], *, runner: str | Runner | None = None,
+                      jobs: int | None = None, timeout: float | None = None, force: bool = False,
+                      unsandboxed: bool = False, verify: int = 0, warnings: list[str] | tuple[str, ...] = (),
+                      on_start: Callable[[int], None] | None = None,
+                      on_result: Callable[[RowReport], None] | None = None,
+                      on_job: Callable[[Job], None] | None = None) -> BatchReport:
+    """Grade these hand-ins as `run` does those it finds (`grader serve`'s workers give one at a time).
+
+    `force`: run again what is graded under its version (otherwise skipped: `report.skipped`);
+    `warnings` start the report's; `on_job(job)` hears each Job as it is built, before it runs (its
+    run folder, its time limit). The other options are `run`'s.
+    """
+    runner = sandboxed_runner(course, runner, unsandboxed)
     # Before anything is recorded: an environment that lacks a declared package would fail every hand-in.
     refuse_missing_environment(course, runner, [course.assignment(name)
                                                 for name in sorted({s.assignment for s in submissions})])
     with Gradebook(course.gradebook_path) as book:
-        batch = _Batch(course, runner, book, BatchReport(warnings=warnings), on_result)
-        pending = batch.pending(submissions, regrade=force or bool(student), verify=verify)
+        batch = _Batch(course, runner, book, BatchReport(warnings=list(warnings)), on_result, on_job)
+        pending = batch.pending(submissions, regrade=force, verify=verify)
         if batch.data_changed():  # before the batch: nothing runs on data that is not the prepared one
             return batch.report
         if on_start:
@@ -208,12 +225,22 @@ def run(course: Course, submissions_dir: Path, *, runner: str | Runner | None = 
     return batch.report
 
 
+def sandboxed_runner(course: Course, runner: str | Runner | None, unsandboxed: bool,
+                     cluster: str | None = None) -> Runner:
+    """The runner (make_runner), refused when it would run hand-ins outside a sandbox unasked."""
+    runner = make_runner(course, runner, cluster, unsandboxed=unsandboxed)
+    if not (runner.sandboxed or unsandboxed):
+        raise SandboxRequired(f"the {runner.name} runner does not sandbox student hand-ins: {UNSANDBOXED_HELP}")
+    return runner
+
+
 class _Batch:
-    """One call of `run`: what it runs, and a row for each hand-in, recorded as soon as its run ends."""
+    """One call of `grade_submissions`: what it runs, and a row for each hand-in, recorded as soon as its run ends."""
 
     def __init__(self, course: Course, runner: Runner, book: Gradebook, report: BatchReport,
-                 on_result: Callable[[RowReport], None] | None) -> None:
-        self.course, self.runner, self.book, self.report, self.on_result = course, runner, book, report, on_result
+                 on_result: Callable[[RowReport], None] | None, on_job: Callable[[Job], None] | None) -> None:
+        self.course, self.runner, self.book, self.report = course, runner, book, report
+        self.on_result, self.on_job = on_result, on_job
         self.t = translator(course.language, course.root)
         self.contexts: dict[str, _Context | None] = {}  # None: the assignment cannot be graded (a warning says why)
 
@@ -284,8 +311,11 @@ class _Batch:
             self._record(item, result, Assessment(status, message), ran=False)
             return None
         a = item.context.assignment
-        return make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
-                        smoke=False, time_limit=timeout or a.time_limit_s, python=item.context.python)
+        job = make_job(a, item.context.data, str(item.submission_id), item.submission.path, run_dir,
+                       smoke=False, time_limit=timeout or a.time_limit_s, python=item.context.python)
+        if self.on_job:
+            self.on_job(job)
+        return job
 
     def _record(self, item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True) -> None:
         """The run into the gradebook, committed now, and its row into the report."""
@@ -294,7 +324,7 @@ class _Batch:
             result.environment |= {"runner": self.runner.name, "grader": grader_version(), "seed": a.seed}
             found = _evidence(item, outcome, result)
             item.flags = found if item.verifies else item.flags + found
-        self.book.record(item.submission_id, item.context.version, self.runner.name, {
+        run_id = self.book.record(item.submission_id, item.context.version, self.runner.name, {
             "status": outcome.status, "message": outcome.message, "cell": result.cell,
             "detail": result.detail, "started_at": result.started_at, "finished_at": result.finished_at,
             "duration_s": result.duration_s, "primary_metric": a.primary_metric,
@@ -303,7 +333,7 @@ class _Batch:
             "environment": result.environment, "verifies": item.verifies["id"] if item.verifies else None,
         }, outcome.scores)
         row = RowReport(item.submission.assignment, item.submission.student, outcome.status, outcome.message,
-                        outcome.primary_score, outcome.grade, result.duration_s, item.flags)
+                        outcome.primary_score, outcome.grade, result.duration_s, item.flags, run_id)
         self.report.rows.append(row)
         if self.on_result:
             self.on_result(row)

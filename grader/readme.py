@@ -99,6 +99,8 @@ def facts(course: Course, a: Assignment) -> dict:
         "probability_metrics": [m for m in a.metrics if METRICS[m].needs_probabilities],
         "screening": a.screening,
         "kit_url": course.kit_address(a.name),
+        "serve_url": course.serve.url, "daily_limit": a.daily_limit or course.serve.daily_limit,
+        "zone_city": i18n.city(course.timezone, course.language),
         # The kit's own install: the grader that made it, and what the notebooks run with.
         "wheel": wheel_name(), "packages": list(requirements(course, a)),
     }

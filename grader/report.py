@@ -7,6 +7,7 @@ output, so they are sanitised (no scripts) before an instructor opens them.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -96,29 +97,40 @@ def find_student(course: Course, student: str) -> StudentGrades:
     raise UnknownStudent(f"no student '{student}' in {course.gradebook_path} (a name, ID number or email)")
 
 
-def report(course: Course, student: str, out: Path | None = None, instructor: bool = False) -> StudentReport:
-    """The student's copy shows the screening of their own notebook; the instructor's, every flag."""
+def report(course: Course, student: str, out: Path | None = None, instructor: bool = False,
+           public_only: Collection[str] = ()) -> StudentReport:
+    """The student's copy shows the screening of their own notebook; the instructor's, every flag.
+
+    `public_only`: assignments whose hidden half is not revealed yet (`grader serve` during the window).
+    Their attempts show the public half's score alone, and no grade: a grade or an all-split score beside
+    the public board would give away the private half that the daily limit keeps hidden.
+    """
     s = find_student(course, student)
     t = translator(course.language, course.root)
     out = Path(out) if out else course.workdir / "reports" / (slug(s.student) + ("-instructor" if instructor else ""))
     out.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(sanitize_html=True)
     group_of = {a: g for g in s.groups for a in g.assignments}
-    explanations = {name: explain(c, group_of.get(name), course.policy, t) for name, c in s.components.items()}
+    explanations = {name: t("report.window") if name in public_only else
+                    explain(c, group_of.get(name), course.policy, t) for name, c in s.components.items()}
     assignments = []
     for name, component in s.components.items():
-        attempts = [_attempt_row(name, x, exporter, out, t, instructor, course) for x in component.attempts]
+        window = name in public_only
+        attempts = [_attempt_row(name, x, exporter, out, t, instructor, course, window) for x in component.attempts]
         assignments.append({
             "title": _title(course, name), "counted": component.counted or name not in group_of,
             "explanation": explanations[name], "attempts": attempts,
             "deadline": _when(component.deadline, course) if component.deadline else "",
-            "insight": _insight(course, name, component.chosen, s.student, out, t)})
+            "insight": _insight(course, name, component.chosen, s.student, out, t, window)})
     final = final_line(s, course.policy, t)
     why = [t("report.group", name=g.name, count=g.best, n=len(g.assignments), grade=number(g.grade))
            for g in s.groups if g.grade is not None and len(g.assignments) > 1] + [final]
+    shown_final = number(s.final) or "-"
+    if public_only:  # a group or final grade is made of grades not shown yet
+        why, shown_final = [t("report.window")], "-"
     index = out / "index.html"
     index.write_text(TEMPLATE.render(lang=course.language, t=t, student=s.student, course=course.name,
-                                     final=number(s.final) or "-", why=why, assignments=assignments),
+                                     final=shown_final, why=why, assignments=assignments),
                      encoding="utf-8")
     return StudentReport(s, explanations, final, feedback(s, course.policy, t), index)
 
@@ -131,14 +143,15 @@ def _when(value: datetime, course: Course) -> str:
     return local_time(value, course.language, course.timezone, course.root)
 
 
-def _insight(course: Course, name: str, chosen: Attempt | None, student: str, out: Path, t: Translator) -> dict | None:
+def _insight(course: Course, name: str, chosen: Attempt | None, student: str, out: Path, t: Translator,
+             window: bool = False) -> dict | None:
     """What the counted run teaches (grader.report_figures), its plots written beside the page."""
     if chosen is None or chosen.status != OK or name not in course.assignments or not chosen.artifacts:
         return None
     a = course.assignment(name)
     insight: dict = {"runtime": t("report.runtime", seconds=chosen.duration_s or 0, budget=a.time_limit_s,
                                   share=(chosen.duration_s or 0) / a.time_limit_s)}
-    standing = standing_png(course, a, student, t)
+    standing = standing_png(course, a, student, t, split="public" if window else None)
     if standing:
         (out / f"{name}-standing.png").write_bytes(standing)
         insight["standing"] = f"{name}-standing.png"
@@ -153,7 +166,7 @@ def _insight(course: Course, name: str, chosen: Attempt | None, student: str, ou
 
 
 def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path, t: Translator,
-                 instructor: bool, course: Course) -> dict:
+                 instructor: bool, course: Course, window: bool = False) -> dict:
     notebook = ""
     executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts else None
     if executed and executed.is_file():
@@ -164,6 +177,7 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
         (out / notebook).write_text(body, encoding="utf-8")
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     return {"submitted": _when(x.submitted_at, course), "status": status, "message": x.message,
-            "score": number(x.primary_score) or "-", "grade": number(x.worth) if x.status else "-",
+            "score": number(x.public_score if window else x.primary_score) or "-",
+            "grade": number(x.worth) if x.status and not window else "-",
             "late": x.lateness.days, "notebook": notebook, "sample": x.sample,
             "flags": flags_text([f for f in x.flags if instructor or f["kind"] in SCREENING_KINDS], t)}

@@ -80,10 +80,11 @@ def confusion_png(b: PublicBreakdown, t: Translator) -> bytes | None:
     return png(fig)
 
 
-def standing_png(course: Course, a: Assignment, student: str, t: Translator) -> bytes | None:
-    """The course's distribution on the leaderboard's split, this student's entry marked."""
+def standing_png(course: Course, a: Assignment, student: str, t: Translator,
+                 split: str | None = None) -> bytes | None:
+    """The course's distribution on the leaderboard's split (or `split`), this student's entry marked."""
     with Gradebook(course.gradebook_path) as book:
-        b = board(course, book, a.name)
+        b = board(course, book, a.name, split=split)
     if not b.entries:
         return None
     mine = next((e.score for e in b.entries if e.student == student), None)

@@ -227,6 +227,23 @@ class KitTable:
 
 
 @dataclass(frozen=True, config=TABLE)
+class ServeSettings:
+    """`[serve]`: the web service students hand in to during the window (`grader serve`)."""
+
+    daily_limit: Positive = Field(5, description="Submissions per assignment, student and day, counted in the course's "
+                                                 "time zone; a run that ends as the grader's or the machine's fault "
+                                                 "is not counted.")
+    upload_mb: PositiveNumber = Field(20, description="An upload larger than this many MB is refused before it is "
+                                                      "read whole.")
+    workers: Positive = Field(None, description="Notebooks the service runs at once. Unset: `[grader] jobs`.")
+    sign_ins_per_minute: Positive = Field(10, description="Sign-in attempts per minute from one client address.")
+    submissions_per_minute: Positive = Field(3, description="Submissions per minute of one student.")
+    url: Annotated[str, Expect("the service's public address, like https://grader.example.org")] = Field(
+        None, description="The service's public address, for the sign-in links `grader serve tokens` writes. "
+                          "Unset: the links are left out.")
+
+
+@dataclass(frozen=True, config=TABLE)
 class CourseEnvironment:
     """`[environment]`: the packages every notebook of the course gets (`grader env build`). Without this table
     notebooks run in the grader's own Python."""
@@ -251,6 +268,7 @@ class CourseFile:
     policy: PolicyTable = Field(default_factory=PolicyTable)
     kit: KitTable = Field(default_factory=KitTable)
     environment: CourseEnvironment = Field(None)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
 
 # ---- assignment.toml -------------------------------------------------------------------------------
@@ -388,6 +406,14 @@ class AssignmentEnvironment:
     packages: Packages = Field((), description="What this assignment's notebooks get beyond the course's packages.")
 
 
+@dataclass(frozen=True, config=TABLE)
+class AssignmentServe:
+    """`[serve]`: this assignment in the web service (`grader serve`)."""
+
+    daily_limit: Positive = Field(None, description="Submissions per student and day. Unset: the course's "
+                                                    "`[serve] daily_limit`.")
+
+
 @dataclass(frozen=True, config=TABLE, kw_only=True)  # kw_only: the required [dataset] may follow defaults
 class AssignmentFile:
     """One assignment, in its own folder (beside its README templates and starter). Every key but `dataset.name`
@@ -415,6 +441,7 @@ class AssignmentFile:
     screening: ScreeningLimits = Field(default_factory=ScreeningLimits)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     environment: AssignmentEnvironment = Field(default_factory=AssignmentEnvironment)
+    serve: AssignmentServe = Field(default_factory=AssignmentServe)
 
 
 MODELS = {"course": CourseFile, "assignment": AssignmentFile}

@@ -39,3 +39,18 @@ def test_the_spanish_report_shows_two_plots_public_per_class_results_and_local_t
         assert len(sizes) == 2 and all(done and width > 100 for done, width in sizes)
         assert page.locator("table.per-class tbody tr").count() == 10
         browser.close()
+
+
+def test_a_report_during_the_window_shows_public_scores_and_no_grade(tmp_path):
+    """`grader serve` before the reveal: a grade or an all-split score would give the private half away."""
+    from tests.helpers.policy import hand_in, policy_course
+
+    course = policy_course(tmp_path / "course")
+    hand_in(course, "Ana", "mnist", 8.0, scores={"public": {"accuracy": 0.71}, "private": {"accuracy": 0.93},
+                                                 "all": {"accuracy": 0.82}}, primary_score=0.82)
+    hand_in(course, "Ana", "imagenet-subset", 6.0, scores={"public": {"accuracy": 0.55}, "all": {"accuracy": 0.6}})
+    window = report(course, "Ana", tmp_path / "window", public_only={"mnist"}).index.read_text()
+    assert "0.71" in window and "0.82" not in window and "0.93" not in window
+    assert "without a grade" in window and 'id="final">-<' in window
+    after = report(course, "Ana", tmp_path / "after").index.read_text()
+    assert "0.82" in after and 'id="final">-<' not in after

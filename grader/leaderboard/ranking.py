@@ -50,6 +50,7 @@ class Board:
     timeline: list[tuple[datetime, float]]  # every scored submission on the split, oldest first
     baseline: float | None = None
     reference: float | None = None
+    by_reveal: bool = False  # the instructor's reveal switches the split (`grader serve`), not the deadline
 
     @property
     def lower_is_better(self) -> bool:
@@ -91,11 +92,13 @@ def set_nickname(book: Gradebook, student: str, nickname: str) -> None:
 
 
 def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False,
-          now: datetime | None = None) -> Board:
+          now: datetime | None = None, split: str | None = None) -> Board:
+    """`split` overrides the rule above: `grader serve` shows the public half until the instructor reveals."""
     a = course.assignment(assignment)
     deadline = local_deadline(a.deadline, course.timezone)
     now = now or datetime.now(timezone.utc)
-    split = "private" if reveal or (deadline is not None and now > deadline) else "public"
+    forced = split
+    split = split or ("private" if reveal or (deadline is not None and now > deadline) else "public")
     lower = METRICS[a.primary_metric].lower_is_better
     secret, words = salt(course), pseudonym_words(course.language, course.root)
     nicknames = book.nicknames()
@@ -134,7 +137,7 @@ def board(course: Course, book: Gradebook, assignment: str, reveal: bool = False
     baseline = a.baseline if a.baseline is not None else measured(course, book, a, "baseline", split)
     reference = a.reference if a.reference is not None else measured(course, book, a, "reference", split)
     return Board(assignment, a.title, a.primary_metric, split, deadline.isoformat() if deadline else None,
-                 entries, timeline, baseline, reference)
+                 entries, timeline, baseline, reference, by_reveal=forced is not None)
 
 
 def measured(course: Course, book: Gradebook, a: Assignment, role: str, split: str) -> float | None:

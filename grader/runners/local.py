@@ -33,7 +33,7 @@ POLL_S = 0.1
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # If the grader is killed (even with SIGKILL) its children go too, so no orphan keeps running.
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
@@ -166,7 +166,7 @@ class LocalRunner(Runner):
         started_at, start = now_utc(), time.monotonic()
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=self._environment(job), start_new_session=True, preexec_fn=_die_with_parent)
+            env=self._environment(job), start_new_session=True, preexec_fn=die_with_parent)
         with self._lock:
             self._live.add(proc)
         log = BoundedLog(proc.stdout, job.log_path)
