@@ -49,7 +49,7 @@ from grader.report import UnknownStudent, report
 from grader.runners.environment import summary
 from grader.scaffold import ScaffoldError, init_course, new_assignment
 from grader.screening import flags_text
-from grader.submissions import discover
+from grader.submissions import discover, names_student, normalise_name
 from grader.secret import SecretError, backup, load_secret, secret_path
 from grader.schema import reference_markdown, write_schemas
 from grader.serve.client import SubmitError, submit
@@ -115,7 +115,11 @@ new_app = _group("new", "Add to a course: a new assignment.")
 env_app = _group("env", "The notebooks' Python environment, as course.toml declares it.")
 secret_app = _group("secret", "The course secret, which the hidden splits derive from.")
 serve_app = _group("serve", "The live benchmark: a web service where students hand in during the window; "
-                   "`grader serve` starts it.", no_args_is_help=False, invoke_without_command=True)
+                   "`grader serve` starts it.\n\n"
+                   "Hand-ins run in a sandbox (docker or bubblewrap), as `grader run` runs them; without one, the "
+                   "service refuses to start.\n\n"
+                   "Plain HTTP: TLS is left to a reverse proxy (docs/serve.md).",
+                   no_args_is_help=False, invoke_without_command=True)
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # errors stay whole lines, for scripts
 
@@ -213,8 +217,9 @@ def data_prepare(
 ) -> None:
     """Build the public data, the hidden test inputs and the private labels, deterministically.
 
-    The hidden split derives from the assignment's seed and the course secret (<workdir>/secret,
-    made by the first prepare, or $GRADER_SECRET): the same secret gives the same data.
+    The hidden split derives from the assignment's seed and the course secret: the same secret gives the same data.
+
+    The secret is <workdir>/secret, made by the first prepare, or $GRADER_SECRET.
     """
     course = _course(course_dir)
     new_secret = load_secret(course.workdir) is None
@@ -519,8 +524,10 @@ def doctor_command(
     course_dir: Optional[Path] = CourseOption,
     fmt: Format = FormatOption,
 ) -> None:
-    """Every check an instructor needs before the term; exit 1 on an error. run, kit and grades export stop on
-    the errors that concern them."""
+    """Every check an instructor needs before the term; exit 1 on an error.
+
+    run, kit and grades export stop on the errors that concern them.
+    """
     course = _course(course_dir)
     findings = diagnose(course)
     if fmt is not Format.table:
@@ -868,8 +875,12 @@ def image_build(
                                                  "TORCH_PACKAGES='torch==2.9.1 torchvision==0.24.1'; repeatable."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
-    """Build the image that the docker runner runs notebooks in, from the project's Dockerfile; its packages are
-    the course's (the environment table of course.toml) when it declares them, and it is labelled with them."""
+    """Build the image that the docker runner runs notebooks in, from the project's Dockerfile.
+
+    Its packages are the course's (the environment table of course.toml) when it declares them.
+
+    The image is labelled with them.
+    """
     if any("=" not in arg for arg in build_arg):
         raise UsageError("--build-arg: expected NAME=VALUE")
     # Outside a course folder (and with no --course) the Dockerfile's own packages, as before.
@@ -890,8 +901,12 @@ def env_build(
                                                       "(one that changed since its build: `grader run` says so)."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
-    """Build the notebooks' environment (the environment table of course.toml, and each assignment's own
-    packages) for the bwrap and local runners: a venv of its own under <workdir>/envs/, one per distinct set."""
+    """Build the notebooks' environment for the bwrap and local runners, as course.toml declares it.
+
+    The packages are the environment table of course.toml, and each assignment's own.
+
+    Each distinct set gets a venv of its own under <workdir>/envs/.
+    """
     course = _course(course_dir)
     started = time.monotonic()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
@@ -929,8 +944,7 @@ def serve_command(
 ) -> None:
     """Serve the course: students sign in, hand in notebooks and follow their runs; the board moves as they score.
 
-    Hand-ins run in a sandbox (docker or bubblewrap), as `grader run` runs them; without one, the service refuses
-    to start. Plain HTTP: TLS is left to a reverse proxy (docs/serve.md).
+    `grader serve --help` shows serve_app's help (the group's), which says how it runs.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -947,8 +961,14 @@ def serve_command(
 TOKEN_COLUMNS = ["name", "participant", "id_number", "email", "token", "link"]
 
 
+class TokenFormat(str, Enum):  # no table: the tokens go to a mail merge, not to the screen
+    csv = "csv"
+    json = "json"
+
+
 def _sign_in_link(course: Course, token: str) -> str:
-    return f"{course.serve.url.rstrip('/')}/login?token={token}" if course.serve.url else ""
+    # In the fragment: a browser never sends it, so no server or proxy log holds the token.
+    return f"{course.serve.url.rstrip('/')}/login#token={token}" if course.serve.url else ""
 
 
 @serve_app.command("tokens")
@@ -957,13 +977,15 @@ def serve_tokens(
                                        "passwords). Default: standard output."),
     renew: bool = typer.Option(False, "--renew", help="A new token for every student; their old ones stop working. "
                                "Default: tokens only for students who have none."),
-    fmt: Format = typer.Option(Format.csv, "--format", "-f", help="csv (for a mail merge) or json."),
+    fmt: TokenFormat = typer.Option(TokenFormat.csv, "--format", "-f", help="csv (for a mail merge) or json."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
-    """Sign-in tokens for the students of the roster (`grader moodle roster`), with Moodle's identifiers and each
-    student's sign-in link (the course's serve.url). Only their hashes are kept: a token is shown this once."""
-    if fmt is Format.table:
-        raise UsageError("--format: csv or json (the tokens go to a mail merge, not to the screen)")
+    """Sign-in tokens and links for the roster's students (`grader moodle roster`), for a mail merge.
+
+    Each row has Moodle's identifiers and the student's sign-in link (the course's serve.url).
+
+    Only the tokens' hashes are kept: a token is shown this once.
+    """
     course = _course(course_dir)
     with Gradebook(course.gradebook_path) as book:
         roster = book.roster()
@@ -973,7 +995,7 @@ def serve_tokens(
     with ServeStore(course) as store:
         issued = store.issue_tokens(sorted(roster), renew)
     rows = [roster[name] | {"token": token, "link": _sign_in_link(course, token)} for name, token in issued.items()]
-    text = _serialised(rows, TOKEN_COLUMNS, fmt)
+    text = _serialised(rows, TOKEN_COLUMNS, Format(fmt.value))
     if out is None:
         sys.stdout.write(text)
     else:
@@ -983,7 +1005,7 @@ def serve_tokens(
             f.write(text)
     err.print(f"{len(issued)} new token(s){f' in {escaped(out)}' if out else ''}; {len(roster) - len(issued)} "
               "student(s) keep theirs (--renew replaces them)"
-              + ("" if course.serve.url else "; no links: set [serve] url in course.toml"), highlight=False)
+              + ("" if course.serve.url else "; no links: set \\[serve] url in course.toml"), highlight=False)
 
 
 @serve_app.command("instructor-token")
@@ -999,7 +1021,7 @@ def serve_instructor_token(course_dir: Optional[Path] = CourseOption) -> None:
 
 @serve_app.command("grant")
 def serve_grant(
-    student: str = typer.Argument(..., help="Student name as in the gradebook."),
+    student: str = typer.Argument(..., help="Student name, ID number or email."),
     assignment: str = typer.Argument(..., help="Assignment name."),
     attempts: int = typer.Option(1, "--attempts", "-n", min=1, help="How many more hand-ins."),
     day: Optional[str] = typer.Option(None, "--day", help="The day they are for, YYYY-MM-DD in the course's time "
@@ -1013,15 +1035,33 @@ def serve_grant(
         when = date.fromisoformat(day) if day else None
     except ValueError:
         raise UsageError(f"--day {day!r}: expected YYYY-MM-DD") from None
-    student = unicodedata.normalize("NFC", student)
     with Gradebook(course.gradebook_path) as book:
-        if student not in book.students():
-            raise UsageError(f"no student '{student}' in the roster or the gradebook of {course.gradebook_path}")
+        student = _student_named(student, book.students(), book.roster(), course.gradebook_path)
     with ServeStore(course) as store:
         store.grant(student, assignment, attempts, when)
         allowance = store.allowance(student, assignment)
     console.print(f"{student}: {attempts} more hand-in(s) of {assignment} {f'on {when}' if when else 'today'} (today: "
                   f"{allowance.used} of {allowance.limit} used)", highlight=False)
+
+
+def _student_named(wanted: str, names: list[str], roster: dict[str, dict[str, Any]], where: Path) -> str:
+    """The student `wanted` names (a name in any case or Unicode spelling, an ID number or an email), as
+    `grader report` finds them; UnknownStudent, with close names, when no one or several match."""
+    found = [n for n in names if names_student(wanted, n, roster.get(n, {}).get("id_number"),
+                                               roster.get(n, {}).get("email"))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UnknownStudent(f"'{wanted}' names {len(found)} students ({', '.join(map(repr, found))}): give the ID "
+                             "number or the email")
+
+    def plain(name: str) -> str:  # closeness without accents: "Zoe Nunez" is close to "Zoë Ñúñez"
+        return "".join(c for c in unicodedata.normalize("NFD", normalise_name(name)) if not unicodedata.combining(c))
+
+    keys = {plain(n): n for n in names}
+    close = [keys[k] for k in difflib.get_close_matches(plain(wanted), list(keys), n=3)]
+    raise UnknownStudent(f"no student '{wanted}' in the roster or the gradebook of {where} (a name, ID number or "
+                         "email)" + (f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""))
 
 
 @serve_app.command("reveal")
@@ -1030,8 +1070,10 @@ def serve_reveal(
     hide: bool = typer.Option(False, "--hide", help="Show the public half again."),
     course_dir: Optional[Path] = CourseOption,
 ) -> None:
-    """Rank an assignment's board on the service on the private half of the hidden test set (the reports show
-    the grades), or on the public half again with --hide."""
+    """Rank an assignment's board on the private half of the hidden test set; --hide: on the public half again.
+
+    Once revealed, the students' reports on the service show the grades.
+    """
     course = _course(course_dir)
     course.assignment(assignment)
     with ServeStore(course) as store:
@@ -1054,9 +1096,12 @@ def submit_command(
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the result (--no-wait: only hand it in)."),
     fmt: SubmitFormat = typer.Option(SubmitFormat.text, "--format", "-f", help="text for people; json for scripts."),
 ) -> None:
-    """Hand a notebook in to a `grader serve` service, from a terminal or a notebook cell (Colab too): the queue
-    position and the progress while it waits and runs, then the result. Exits 1 when the server refuses it or its
-    run does not end ok."""
+    """Hand a notebook in to a `grader serve` service, from a terminal or a notebook cell (Colab too).
+
+    It prints the queue position and the progress while the notebook waits and runs, then the result.
+
+    Exits 1 when the server refuses the notebook or its run does not end ok.
+    """
     def progress(run: dict) -> None:
         err.print(escaped(run["summary"]), highlight=False)
 

@@ -229,11 +229,20 @@ def explain(component: Component, group: GroupResult | None, policy: Policy, t: 
         if chosen.lateness.days:
             text += "; " + t("grades.late", count=chosen.lateness.days, penalty=number(chosen.lateness.penalty))
         if len(component.attempts) > 1:
-            text += "; " + t(f"grades.which_{policy.counts}", n=len(component.attempts))
+            text += "; " + _which(component, policy, t)
     if group is not None and group.grade is not None and len(group.assignments) > group.best:
         text += "; " + (t("grades.counted") if component.counted else
                         t("grades.dropped", count=group.best, n=len(group.assignments)))
     return text
+
+
+def _which(component: Component, policy: Policy, t: Translator) -> str:
+    """Which of several submissions counted, and among how many of those that could (as _component picks it)."""
+    accepted = [x for x in component.attempts if not x.lateness.rejected]
+    if policy.counts == "best":
+        return t("grades.which_best", count=len(accepted))
+    on_time = [x for x in accepted if x.lateness.days == 0]
+    return t("grades.which_last", count=len(on_time)) if on_time else t("grades.which_last_late", count=len(accepted))
 
 
 def final_line(grades: StudentGrades, policy: Policy, t: Translator) -> str:

@@ -62,6 +62,10 @@ class RowReport:
     duration_s: float
     flags: list[dict] = field(default_factory=list)  # the screening's (grader.screening.Flag)
     run_id: int | None = None  # the gradebook's run recorded
+    # Ended as the runner's or the machine's fault (it could not run, the data changed under it), never through
+    # anything the notebook did: `grader serve` gives such an attempt back. A scoring failure is not one: the
+    # notebook's predictions can provoke it.
+    grader_fault: bool = False
 
 
 @dataclass
@@ -290,7 +294,7 @@ class _Batch:
                 item.context.guard.check()
             except DataChanged as exc:  # an error row: the next batch runs it again, on restored data
                 self.report.stopped = str(exc)
-                self._record(item, result, Assessment(ERROR, f"not scored: {exc}"))
+                self._record(item, result, Assessment(ERROR, f"not scored: {exc}"), grader_fault=True)
                 results.close()  # runs still in flight are stopped and left for the next batch
                 break
             context = item.context
@@ -317,8 +321,10 @@ class _Batch:
             self.on_job(job)
         return job
 
-    def _record(self, item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True) -> None:
-        """The run into the gradebook, committed now, and its row into the report."""
+    def _record(self, item: _Pending, result: RunResult, outcome: Assessment, ran: bool = True,
+                grader_fault: bool | None = None) -> None:
+        """The run into the gradebook, committed now, and its row into the report. `grader_fault` (default: the
+        runner itself ended the run as an error) is RowReport's."""
         a = item.context.assignment
         if ran:  # what ran it, and the evidence of the hand-in
             result.environment |= {"runner": self.runner.name, "grader": grader_version(), "seed": a.seed}
@@ -333,7 +339,8 @@ class _Batch:
             "environment": result.environment, "verifies": item.verifies["id"] if item.verifies else None,
         }, outcome.scores)
         row = RowReport(item.submission.assignment, item.submission.student, outcome.status, outcome.message,
-                        outcome.primary_score, outcome.grade, result.duration_s, item.flags, run_id)
+                        outcome.primary_score, outcome.grade, result.duration_s, item.flags, run_id,
+                        grader_fault if grader_fault is not None else outcome.status == result.status == ERROR)
         self.report.rows.append(row)
         if self.on_result:
             self.on_result(row)

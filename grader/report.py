@@ -22,9 +22,10 @@ from grader.i18n import Translator, local_time, translator
 from grader.report_figures import confusion_png, public_breakdown, standing_png
 from grader.runners.base import OK
 from grader.jobs import slug
+from grader.metrics import METRICS
 from grader.runners.base import RunArtifacts
 from grader.screening import SCREENING_KINDS, flags_text
-from grader.submissions import normalise_name
+from grader.submissions import names_student
 from grader.text import html_templates, plain_data
 
 TEMPLATE = html_templates().from_string("""<!doctype html>
@@ -74,6 +75,9 @@ table.per-class { width: auto; }
 """)
 
 
+RENDERED_TEXT_CELL_CHARS = 10_000  # a markdown or raw cell's characters shown in the rendered notebook
+
+
 class UnknownStudent(LookupError):
     pass
 
@@ -90,9 +94,8 @@ class StudentReport:
 def find_student(course: Course, student: str) -> StudentGrades:
     with Gradebook(course.gradebook_path) as book:
         grades = compute(course, book)
-    wanted = normalise_name(student)
     for s in grades.students:
-        if wanted in (normalise_name(v) for v in (s.student, s.id_number, s.email) if v):
+        if names_student(student, s.student, s.id_number, s.email):
             return s
     raise UnknownStudent(f"no student '{student}' in {course.gradebook_path} (a name, ID number or email)")
 
@@ -103,7 +106,8 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
 
     `public_only`: assignments whose hidden half is not revealed yet (`grader serve` during the window).
     Their attempts show the public half's score alone, and no grade: a grade or an all-split score beside
-    the public board would give away the private half that the daily limit keeps hidden.
+    the public board would give away the private half that the daily limit keeps hidden. Nor do they show
+    the executed notebook or the generated sample: what ran beside the hidden test inputs could print them.
     """
     s = find_student(course, student)
     t = translator(course.language, course.root)
@@ -111,7 +115,7 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
     out.mkdir(parents=True, exist_ok=True)
     exporter = HTMLExporter(sanitize_html=True)
     group_of = {a: g for g in s.groups for a in g.assignments}
-    explanations = {name: t("report.window") if name in public_only else
+    explanations = {name: t("grades.pending") if name in public_only else  # the page says why, once
                     explain(c, group_of.get(name), course.policy, t) for name, c in s.components.items()}
     assignments = []
     for name, component in s.components.items():
@@ -121,7 +125,8 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
             "title": _title(course, name), "counted": component.counted or name not in group_of,
             "explanation": explanations[name], "attempts": attempts,
             "deadline": _when(component.deadline, course) if component.deadline else "",
-            "insight": _insight(course, name, component.chosen, s.student, out, t, window)})
+            "insight": _insight(course, name, _best_public(course, name, component) if window else component.chosen,
+                                s.student, out, t, window)})
     final = final_line(s, course.policy, t)
     why = [t("report.group", name=g.name, count=g.best, n=len(g.assignments), grade=number(g.grade))
            for g in s.groups if g.grade is not None and len(g.assignments) > 1] + [final]
@@ -141,6 +146,16 @@ def _title(course: Course, name: str) -> str:
 
 def _when(value: datetime, course: Course) -> str:
     return local_time(value, course.language, course.timezone, course.root)
+
+
+def _best_public(course: Course, name: str, component) -> Attempt | None:
+    """The attempt with the best public score, as the board picks it: what the window shows. The counted attempt
+    (`component.chosen`) is picked by grades on the whole hidden set, so showing it would tell the private half."""
+    scored = [x for x in component.attempts if x.status == OK and x.public_score is not None]
+    if not scored or name not in course.assignments:
+        return None
+    lower = METRICS[course.assignment(name).primary_metric].lower_is_better
+    return min(scored, key=lambda x: (x.public_score if lower else -x.public_score, x.submitted_at))
 
 
 def _insight(course: Course, name: str, chosen: Attempt | None, student: str, out: Path, t: Translator,
@@ -168,16 +183,27 @@ def _insight(course: Course, name: str, chosen: Attempt | None, student: str, ou
 def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path, t: Translator,
                  instructor: bool, course: Course, window: bool = False) -> dict:
     notebook = ""
-    executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts else None
+    executed = RunArtifacts(Path(x.artifacts)).executed_notebook if x.artifacts and not window else None
     if executed and executed.is_file():
         notebook = f"{assignment}-{x.submission_id}.html"
-        # nbconvert sanitises HTML and escapes text but keeps control characters: plain text first, uncut.
-        body, _ = exporter.from_notebook_node(nbformat.from_dict(plain_data(nbformat.read(executed, as_version=4),
-                                                                            limit=None)))
-        (out / notebook).write_text(body, encoding="utf-8")
+        page = out / notebook
+        if not page.is_file() or page.stat().st_mtime < executed.stat().st_mtime:  # a run is rendered once
+            page.write_text(_notebook_html(executed, exporter), encoding="utf-8")
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     return {"submitted": _when(x.submitted_at, course), "status": status, "message": x.message,
             "score": number(x.public_score if window else x.primary_score) or "-",
             "grade": number(x.worth) if x.status and not window else "-",
-            "late": x.lateness.days, "notebook": notebook, "sample": x.sample,
+            "late": x.lateness.days, "notebook": notebook, "sample": None if window else x.sample,
             "flags": flags_text([f for f in x.flags if instructor or f["kind"] in SCREENING_KINDS], t)}
+
+
+def _notebook_html(executed: Path, exporter: HTMLExporter) -> str:
+    """The executed notebook as a sanitised page. nbconvert escapes text but keeps control characters: plain
+    text first, uncut; but markdown and raw cells, which never ran, are cut (their markdown parser takes time
+    that grows with the square of a cell's length)."""
+    nb = plain_data(nbformat.read(executed, as_version=4), limit=None)
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code" and len(cell["source"]) > RENDERED_TEXT_CELL_CHARS:
+            cell["source"] = cell["source"][:RENDERED_TEXT_CELL_CHARS] + " …"
+    body, _ = exporter.from_notebook_node(nbformat.from_dict(nb))
+    return body

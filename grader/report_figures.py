@@ -39,12 +39,13 @@ class PublicBreakdown:
 
 
 def public_breakdown(course: Course, a: Assignment, artifacts: str, t: Translator) -> PublicBreakdown | None:
-    """Per-class accuracy and confusion on the public half; None for text or without predictions."""
+    """Per-class accuracy and confusion on the public half; None for text, without predictions, or without the
+    prepared data (not prepared on this machine)."""
     if a.task == "next_character":
         return None
     data = layout(course, a)
-    truth = read_labels(data.labels)
     try:
+        truth = read_labels(data.labels)
         predictions = read_predictions(RunArtifacts(Path(artifacts)).output_dir / PREDICTIONS_FILE, list(truth),
                                        data.classes, t)
     except (InvalidPredictions, OSError):

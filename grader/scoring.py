@@ -18,9 +18,12 @@ import numpy as np
 
 from grader.i18n import Translator
 from grader.metrics import METRICS
+from grader.text import plain_text
 
 MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
 EXAMPLES_SHOWN = 5
+EXAMPLE_CHARS = 40  # of one faulty id or label, quoted in the feedback
+HEADER_CHARS = 200  # of a wrong header line, quoted in the feedback
 
 
 class InvalidPredictions(ValueError):
@@ -59,7 +62,10 @@ def read_bytes_no_symlink(path: Path, limit: int, t: Translator) -> bytes:
 
 
 def _examples(items: list) -> str:
-    shown = ", ".join(repr(i) for i in items[:EXAMPLES_SHOWN])
+    """A few of the faulty items, each cut short: the text is the notebook's, and feedback must not carry much
+    of it out (`grader serve` shows it during the window)."""
+    shown = ", ".join(repr(plain_text(i, EXAMPLE_CHARS)) if isinstance(i, str) else repr(i)
+                      for i in items[:EXAMPLES_SHOWN])
     return shown + (f", ... ({len(items)})" if len(items) > EXAMPLES_SHOWN else "")
 
 
@@ -77,13 +83,17 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
         text = data.decode("utf-8-sig")  # Excel and Windows tools write a BOM
     except UnicodeDecodeError as exc:
         raise InvalidPredictions(path, [t("pred.encoding", detail=str(exc))]) from None
-    rows = list(csv.reader(io.StringIO(text, newline="")))  # newline="" accepts CRLF and LF
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))  # newline="" accepts CRLF and LF
+    except csv.Error as exc:  # a field past the csv module's limit, a NUL byte: the notebook's fault, not ours
+        raise InvalidPredictions(path, [t("pred.csv", detail=str(exc))]) from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise InvalidPredictions(path, [t("pred.empty")])
     header = [h.strip() for h in rows[0]]
     if "id" not in header or "label" not in header:
-        raise InvalidPredictions(path, [t("pred.header", header=",".join(header))], ("pred.header",), ",".join(header))
+        shown = plain_text(",".join(header), HEADER_CHARS)
+        raise InvalidPredictions(path, [t("pred.header", header=shown)], ("pred.header",), shown)
     id_col, label_col = header.index("id"), header.index("label")
     prob_cols = _probability_columns(header, classes, path, t)
     if need_probabilities and prob_cols is None:

@@ -54,6 +54,12 @@ def normalise_name(name: str) -> str:
     return " ".join(unicodedata.normalize("NFC", name).casefold().split())
 
 
+def names_student(wanted: str, *keys: str | None) -> bool:
+    """Whether `wanted` is one of a student's keys (name, ID number, email), in any case or Unicode spelling."""
+    key = normalise_name(wanted)
+    return any(key == normalise_name(k) for k in keys if k)
+
+
 def _visible(name: str) -> bool:
     return not name.startswith(IGNORED_PREFIXES)
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
 import sys
 
 import pytest
+import typer.main
 from rich.console import Console
 from typer.testing import CliRunner
 
 from grader import cli
 from grader.cli import _cell
+from grader.course import load_course
 from grader.gradebook import Gradebook
 from grader.grades import number
 from grader.kit import write_kit
@@ -202,3 +205,65 @@ except SystemExit as exc:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
     lines = done.stdout.splitlines()
     assert "False []" in lines and lines[-1] == "exit 1 []", done.stdout + done.stderr
+
+
+def test_serve_grant_finds_a_student_as_grader_report_does(course_dir):
+    course = ["--course", str(course_dir)]
+    with Gradebook(load_course(course_dir).gradebook_path) as book:
+        book.set_student(ANA, id_number="X123", email="ana@example.org")
+        book.set_student("Bruno Díaz")
+    for spelling in ["ana maría  FERNÁNDEZ", "X123", "Ana@Example.org"]:
+        done = CliRunner().invoke(cli.app, ["serve", "grant", spelling, "digits", "-n", "2", *course])
+        assert done.exit_code == 0 and done.stdout.startswith(f"{ANA}: 2 more"), (spelling, done.output)
+    unknown = CliRunner().invoke(cli.app, ["serve", "grant", "Ana Maria Fernandez", "digits", *course])
+    assert unknown.exit_code == 1 and f"did you mean '{ANA}'?" in unknown.stderr, unknown.output
+
+
+def test_help_paragraphs_are_one_line_each_so_they_wrap_to_the_terminal():
+    # rich keeps a docstring's single newlines in a command list and in every paragraph after the first.
+    def paragraphs(command, path):
+        yield path, inspect.cleandoc(command.help or "").split("\n\n")
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from paragraphs(sub, f"{path} {name}")
+
+    broken = [path for path, texts in paragraphs(typer.main.get_command(cli.app), "grader")
+              if any("\n" in text for text in texts)]
+    assert not broken
+    tokens = CliRunner().invoke(cli.app, ["serve", "tokens", "--help"], env={"COLUMNS": "100"}).stdout
+    assert "<csv|json>" in line_of(tokens, "--format")  # not table, which it refuses
+
+
+def test_grader_submit_to_a_wrong_address_says_to_check_server(tmp_path):
+    import http.server
+    import socket
+    import threading
+
+    class NotTheService(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = b"<html>a page</html>"
+            self.send_response(404 if self.path.startswith("/wrong/") else 200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    notebook = write_notebook(tmp_path / "mine.ipynb", GOOD)
+    web = http.server.HTTPServer(("127.0.0.1", 0), NotTheService)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        nobody = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    try:
+        url = f"http://127.0.0.1:{web.server_port}"
+        said = {}
+        for server in [nobody, f"{url}/wrong", url]:
+            done = CliRunner().invoke(cli.app, ["submit", str(notebook), "--server", server, "--token", "t"])
+            assert done.exit_code == 1 and "check --server (the address your README gives" in done.stderr
+            said[server] = done.stderr
+    finally:
+        web.shutdown()
+    assert f"no grader service answers at {nobody} " in said[nobody]
+    assert f"no grader service at {url}/wrong (/api/me: 404" in said[f"{url}/wrong"]
+    assert f"no grader service at {url} " in said[url]

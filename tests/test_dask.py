@@ -147,3 +147,27 @@ def test_unreachable_scheduler_is_one_clear_error(course_dir, tmp_path):
     result = CliRunner().invoke(app, ["run", str(tmp_path), "--course", str(course_dir), "--cluster",
                                       "tcp://127.0.0.1:9"])
     assert result.exit_code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+
+
+def test_grader_serve_with_a_cluster_sends_each_hand_in_to_the_dask_workers(prepared_course, tmp_path, cluster):
+    """`grader serve --cluster`: the service's worker processes hand their runs to the cluster, as `grader run` does."""
+    from grader.serve.intake import accept
+    from grader.serve.store import DONE, ServeStore
+    from grader.serve.workers import Supervisor
+
+    course = copy_course(prepared_course, tmp_path / "course")
+    with ServeStore(course) as store:
+        items = [accept(course, store, student, "digits", "nb.ipynb", write_notebook(tmp_path / f"{student}.ipynb",
+                                                                                     cells).read_bytes())
+                 for student, cells in (("ana", GOOD), ("bruno", WEAK))]
+        supervisor = Supervisor(course, 2, cluster=cluster.scheduler_address)
+        supervisor.start()
+        try:
+            stop = time.monotonic() + 240
+            while any(store.item(i.id).state != DONE for i in items) and time.monotonic() < stop:
+                time.sleep(0.5)
+        finally:
+            supervisor.stop()
+        assert [store.item(i.id).status for i in items] == ["ok", "ok"]
+    with Gradebook(course.gradebook_path) as book:
+        assert {r["student"]: r["runner"] for r in book.latest()} == {"ana": "dask", "bruno": "dask"}

@@ -61,6 +61,9 @@ def test_the_secret_decides_the_hidden_split_and_nothing_students_reproduce(tmp_
     halves_1 = {tuple(t1["x"][i].ravel()) for i, (_, s) in enumerate(read_labels(a1.labels).values()) if s == "public"}
     halves_b = {tuple(tb["x"][i].ravel()) for i, (_, s) in enumerate(read_labels(b.labels).values()) if s == "public"}
     assert halves_1 != halves_b  # other public and private halves
+    # The test file's order does not tell the halves apart: the public items are not its first rows.
+    public_rows = [i for i, (_, split) in enumerate(read_labels(a1.labels).values()) if split == "public"]
+    assert public_rows != list(range(len(public_rows))) and 0.3 < len(public_rows) / len(t1["id"]) < 0.7
     # digits has no test split: which examples are hidden is the secret's too (else whoever holds the source knows),
     # so the public files differ; their sizes and the classes are the seed's.
     assert m1["outputs"]["public/classes.txt"] == mb["outputs"]["public/classes.txt"]

@@ -131,6 +131,30 @@ def test_resubmission_last_on_time_counts_or_best_by_option(tmp_path):
     assert grades_of(course, "ana").components["mnist"].grade == 9.0
 
 
+def test_the_feedback_says_which_submission_counted_among_how_many(tmp_path):
+    from grader.grades import explain
+    from grader.i18n import translator
+    course = policy_course(tmp_path / "last", rounding="none")
+    hand_in(course, "ana", "mnist", 9.0, "2027-01-10T10:00:00+00:00")
+    hand_in(course, "ana", "mnist", 6.0, "2027-01-12T10:00:00+00:00")
+    hand_in(course, "ana", "mnist", 10.0, TWO_DAYS_LATE)  # not one of those made on time
+    hand_in(course, "bea", "mnist", 9.0, TWO_DAYS_LATE)
+    hand_in(course, "bea", "mnist", 8.0, TWO_DAYS_LATE)
+    es, en = translator("es"), translator("en")
+
+    def said(student, t):
+        return explain(grades_of(course, student).components["mnist"], None, course.policy, t)
+
+    assert said("ana", es).endswith("; cuenta la última de las 2 entregas hechas en plazo")
+    assert said("ana", en).endswith("; the last of the 2 submissions made on time counts")
+    assert said("bea", en).endswith("; nothing came on time: the last of the 2 late submissions counts")
+    best = policy_course(tmp_path / "best", counts="best", rounding="none")
+    hand_in(best, "ana", "mnist", 9.0, "2027-01-10T10:00:00+00:00")
+    hand_in(best, "ana", "mnist", 6.0, "2027-01-12T10:00:00+00:00")
+    component = grades_of(best, "ana").components["mnist"]
+    assert explain(component, None, best.policy, es).endswith("; cuenta la mejor de las 2 entregas")
+
+
 def test_only_late_submission_counts_with_its_penalty(tmp_path):
     course = policy_course(tmp_path, rounding="none")
     hand_in(course, "ana", "mnist", 9.0, TWO_DAYS_LATE)

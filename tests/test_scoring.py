@@ -55,6 +55,8 @@ def test_bom_and_crlf_are_accepted(tmp_path):
     ("ident,prediction\na1,0\n", "the first line must name the columns id,label"),
     ("", "the file is empty"),
     (b"id,label\na1,\xff\n", "not UTF-8 text"),
+    # Past the csv module's field limit: the notebook's fault, never a scoring failure (which would be refunded).
+    ("id,label\na1,0\nb2,\"" + "x" * 200_000 + "\"\n", "not a readable CSV file (field larger than field limit"),
 ])
 def test_each_fault_is_named(tmp_path, text, expected):
     assert expected in faults(tmp_path, text)

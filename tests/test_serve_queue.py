@@ -22,7 +22,6 @@ from grader.runners.base import ERROR, FAILED, OK
 from grader.serve.intake import Refused, accept
 from grader.serve.store import Identity, ServeStore
 from grader.serve.workers import Supervisor
-from tests.helpers import make_course
 from tests.helpers.notebooks import CENTROID, GOOD, LOAD, WEAK, WRITE, write_notebook
 
 # 23:30 on 15 January 2027 in Madrid (CET, UTC+1), and 00:30 the next day there: one UTC date, two course days.
@@ -45,9 +44,9 @@ def notebook(tmp_path: Path, n: int = 0, cells: list[str] = GOOD) -> bytes:
 
 
 @pytest.fixture
-def small(tmp_path):
-    """A course that is never graded here (its data unprepared): daily limit 1, in Europe/Madrid."""
-    root = with_serve(make_course(tmp_path / "course"), "daily_limit = 1\nupload_mb = 0.05")
+def small(course_dir):
+    """A course prepared, never graded here: daily limit 1, in Europe/Madrid."""
+    root = with_serve(course_dir, "daily_limit = 1\nupload_mb = 0.05")
     course = load_course(root)
     with ServeStore(course) as store:
         yield course, store
@@ -77,8 +76,8 @@ def test_the_daily_limit_is_counted_in_the_course_time_zone(small, tmp_path):
     accept(course, store, "bea", "digits", "a.ipynb", notebook(tmp_path, 1), now=LATE_EVENING)
 
 
-def test_an_assignment_sets_its_own_daily_limit(tmp_path):
-    root = with_serve(make_course(tmp_path / "course"), "daily_limit = 1")
+def test_an_assignment_sets_its_own_daily_limit(course_dir, tmp_path):
+    root = with_serve(course_dir, "daily_limit = 1")
     toml = root / "assignments" / "digits" / "assignment.toml"
     toml.write_text(toml.read_text() + "[serve]\ndaily_limit = 2\n")
     course = load_course(root)
@@ -115,6 +114,19 @@ def test_a_refunded_run_does_not_count_and_its_notebook_may_come_again(small, tm
     store.finish(again.id, None, FAILED)  # the notebook's fault: counted
     assert [(i.status, i.counted) for i in store.items("ana")] == [(ERROR, False), (FAILED, True)]
     assert store.allowance("ana", "digits", LATE_EVENING).used == 1
+
+
+def test_refunds_stop_at_the_daily_limit_and_a_scoring_failure_is_no_refund(small, tmp_path):
+    """A notebook that keeps provoking the grader's faults cannot run without end; one whose predictions make the
+    scorer fail spends its attempt."""
+    course, store = small  # daily limit 1
+    store.grant("ana", "digits", 3, day=date(2027, 1, 15))
+    for n, refunded in ((1, True), (2, True), (3, False)):
+        item = accept(course, store, "ana", "digits", "a.ipynb", notebook(tmp_path, n), now=LATE_EVENING)
+        store.claim("w1")
+        store.finish(item.id, None, ERROR, refunded=refunded)
+    # Two refunds, one given back (the limit is 1), plus the scoring failure: two of four used.
+    assert store.allowance("ana", "digits", LATE_EVENING).used == 2
 
 
 def test_a_notebook_handed_in_again_is_refused_saying_what_became_of_it(small, tmp_path):
@@ -174,14 +186,14 @@ def test_oversize_and_invalid_uploads_are_refused_before_anything_is_stored(smal
     assert store.allowance("ana", "digits", LATE_EVENING).used == 0
 
 
-def test_a_late_hand_in_is_rejected_on_arrival_by_the_late_policy(tmp_path):
-    root = with_serve(make_course(tmp_path / "course"), assignment='deadline = "2027-01-15T23:00"')
+def test_a_late_hand_in_is_rejected_on_arrival_by_the_late_policy(course_dir, tmp_path):
+    root = with_serve(course_dir, assignment='deadline = "2027-01-15T23:00"')
     course = load_course(root)
     with ServeStore(course) as store:
         late = refused(lambda: accept(course, store, "ana", "digits", "a.ipynb", notebook(tmp_path, 1),
                                       now=LATE_EVENING))  # 23:30 local, the default rule: reject
         assert (late.key, late.http) == ("serve.late", 403)
-        assert translator("en")(late.key, **late.params).startswith("the deadline of Digits was 2027-01-15 23:00 CET")
+        assert translator("en")(late.key, **late.params).startswith("The deadline of Digits was 2027-01-15 23:00 CET")
         nothing_stored(course)
         on_time = accept(course, store, "ana", "digits", "a.ipynb", notebook(tmp_path, 1),
                          now=LATE_EVENING.replace(hour=21, minute=59))
@@ -200,8 +212,8 @@ def test_a_late_hand_in_is_rejected_on_arrival_by_the_late_policy(tmp_path):
                                       now=two_days)).key == "serve.late"
 
 
-def test_one_students_ten_never_starve_another(tmp_path):
-    course = load_course(with_serve(make_course(tmp_path / "course"), "daily_limit = 20"))
+def test_one_students_ten_never_starve_another(course_dir, tmp_path):
+    course = load_course(with_serve(course_dir, "daily_limit = 20"))
     with ServeStore(course) as store:
         ana = [accept(course, store, "ana", "digits", "a.ipynb", notebook(tmp_path, n), now=LATE_EVENING)
                for n in range(10)]
@@ -346,3 +358,24 @@ def test_a_worker_killed_mid_run_is_restarted_and_its_hand_in_graded_once(course
     with Gradebook(course.gradebook_path) as book:
         runs = book.runs()
     assert [r["id"] for r in runs] == [done.run_id] and (done.status, done.tries) == (OK, 2)
+
+
+def test_an_unprepared_assignment_and_a_notebook_of_too_many_cells_are_refused_storing_nothing(course_dir, tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from tests.helpers import make_course
+
+    unprepared = load_course(make_course(tmp_path / "unprepared"))
+    with ServeStore(unprepared) as store:
+        closed = refused(lambda: accept(unprepared, store, "ana", "digits", "a.ipynb", notebook(tmp_path, 1)))
+    assert (closed.key, closed.http) == ("serve.not_open", 503)
+    assert "data is not prepared" in translator("en")(closed.key, **closed.params)
+    nothing_stored(unprepared)
+
+    course = load_course(course_dir)
+    many = nbformat.writes(new_notebook(cells=[new_code_cell("") for _ in range(2001)])).encode()
+    with ServeStore(course) as store:
+        crowded = refused(lambda: accept(course, store, "ana", "digits", "a.ipynb", many))
+    assert crowded.key == "serve.too_many_cells" and crowded.params["count"] == 2000
+    nothing_stored(course)

@@ -240,8 +240,13 @@ def _carve(n: int, a: Assignment, secret: bytes) -> tuple[np.ndarray, np.ndarray
     return order[:cut], np.sort(order[cut:])
 
 
-def _public_splits(n: int, fraction: float) -> np.ndarray:
-    return np.where(np.arange(n) < int(round(n * fraction)), "public", "private")
+def _public_splits(n: int, fraction: float, secret: bytes, a: Assignment) -> np.ndarray:
+    """Which hidden items rank before the reveal: a secret choice, not the first rows of the test file, so
+    that a notebook cannot tell which of its predictions move its public score."""
+    public = np.zeros(n, dtype=bool)
+    rng = np.random.default_rng(derive_seed(secret, a.name, a.seed, "public half"))
+    public[rng.permutation(n)[:int(round(n * fraction))]] = True
+    return np.where(public, "public", "private")
 
 
 def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hidden) -> dict:
@@ -275,7 +280,7 @@ def _write_examples(out: DataLayout, raw: RawDataset, a: Assignment, hidden: Hid
         test_order = secret_rng.permutation(len(x_test))
         x_test, y_test, canary = x_test[test_order], y_test[test_order], np.zeros(len(x_test), dtype=bool)
     test_ids = opaque_ids(a.seed, f"{a.name}/test", len(x_test), hidden.secret)
-    splits = _public_splits(len(x_test), a.public_fraction)
+    splits = _public_splits(len(x_test), a.public_fraction, hidden.secret, a)
     check_ids = opaque_ids(a.seed, f"{a.name}/check", len(valid))
 
     (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
@@ -329,7 +334,7 @@ def _write_table(out: DataLayout, raw: RawTable, a: Assignment, hidden: Hidden) 
     x_test, y_test = x_test.iloc[test_order], y_test[test_order]
     test_ids = np.char.add(ROW_ID_PREFIX, opaque_ids(a.seed, f"{a.name}/test", len(x_test), hidden.secret))
     check_ids = np.char.add(ROW_ID_PREFIX, opaque_ids(a.seed, f"{a.name}/check", n_valid))
-    splits = _public_splits(len(x_test), a.public_fraction)
+    splits = _public_splits(len(x_test), a.public_fraction, hidden.secret, a)
     names = np.array(raw.classes, dtype=object)
 
     (out.data_dir / "classes.txt").write_text("\n".join(raw.classes) + "\n", encoding="utf-8")
@@ -455,7 +460,7 @@ def _write_text(out: DataLayout, corpus: TextCorpus, a: Assignment, hidden: Hidd
         prompts = [{"id": pid, "prompt": prompt} for pid, prompt in zip(ids.tolist(), texts)]
         (folder / "prompts.json").write_text(json.dumps(prompts, ensure_ascii=False), encoding="utf-8")
         answers = np.array([index[text[s + a.context]] for s in starts])
-        _write_labels(labels, ids, answers, _public_splits(len(starts), fraction))
+        _write_labels(labels, ids, answers, _public_splits(len(starts), fraction, hidden.secret, a))
         if defended:
             write_canaries(labels, ids[canary])
         counts[name], canaries = len(starts), canaries + int(canary.sum())

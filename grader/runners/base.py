@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator
 
 from grader.i18n import Translator
 from grader.runners.cells import running_cell
+from grader.text import plain_text
 
 # What a run can end as, before scoring. Scoring adds invalid_predictions.
 OK, FAILED, TIMEOUT, OOM, DEAD_KERNEL = "ok", "failed", "timeout", "oom", "dead_kernel"
@@ -33,6 +34,9 @@ STOPS = {"wall_clock": (TIMEOUT, "WallClockTimeout"), "memory": (OOM, "MemoryLim
 # it: past this, the kernel is flooding the grader, and the run stops.
 EXECUTOR_MEMORY_MB = 1024
 RESULT_LIMIT = 1 << 20  # result.json holds a few KB: anything longer is not the executor's
+# What an exception says, as the student's feedback quotes it: the code that raised it is the student's, and
+# during the window (`grader serve`) feedback must not carry the hidden test inputs out. `detail` keeps it whole.
+SHOWN_EVALUE_CHARS = 300
 
 
 def now_utc() -> str:
@@ -159,7 +163,8 @@ class RunResult(RunArtifacts):
         if self.status == FAILED and self.ename == STOPS["flood"][1]:
             return t("run.flood", limit=int(self.limit or 0), where=where)
         if self.status == FAILED:
-            return t("run.failed", cell=self.cell or "?", ename=self.ename, evalue=self.evalue)
+            return t("run.failed", cell=self.cell or "?", ename=plain_text(self.ename, SHOWN_EVALUE_CHARS),
+                     evalue=plain_text(self.evalue, SHOWN_EVALUE_CHARS))
         if self.status == TIMEOUT:
             if self.ename == "CellTimeoutError":
                 return t("run.timeout_cell", cell=self.cell or "?", limit=self.limit or 0)
@@ -167,7 +172,7 @@ class RunResult(RunArtifacts):
         if self.status == OOM:
             return t("run.oom", limit=int(self.limit or 0), where=where)
         if self.status == DEAD_KERNEL:
-            return t("run.dead_kernel", where=where, detail=self.evalue)
+            return t("run.dead_kernel", where=where, detail=plain_text(self.evalue, SHOWN_EVALUE_CHARS))
         return self.evalue
 
     def to_json(self) -> str:

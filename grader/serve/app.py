@@ -45,6 +45,7 @@ from grader.leaderboard.ranking import board
 from grader.leaderboard.site import fmt, render
 from grader.metrics import METRICS
 from grader.report import UnknownStudent, report
+from grader.runners.base import ERROR
 from grader.screening import flags_text
 from grader.serve import intake
 from grader.serve.intake import Refused
@@ -212,12 +213,13 @@ class Service:
         return self.sign_in_page(request)
 
     def login_link(self, request: Request) -> Response:
-        """The link `grader serve tokens` writes: the sign-in form, its token filled in (a GET signs nobody in)."""
-        return self.sign_in_page(request, token=request.query_params.get("token", ""))
+        """The link `grader serve tokens` writes, /login#token=...: the sign-in form, which serve.js fills from the
+        fragment (never sent, so never logged); a GET signs nobody in."""
+        return self.sign_in_page(request)
 
-    def sign_in_page(self, request: Request, token: str = "", error: str = "", status: int = 200) -> Response:
+    def sign_in_page(self, request: Request, error: str = "", status: int = 200) -> Response:
         form_token = secrets.token_urlsafe(24)
-        response = self.page("sign_in.html.j2", request, status, token=token, form_token=form_token, error=error)
+        response = self.page("sign_in.html.j2", request, status, form_token=form_token, error=error)
         self.set_cookie(request, response, SIGN_IN, form_token, None)
         return response
 
@@ -264,7 +266,7 @@ class Service:
 
     def me_page(self, request: Request, who: Identity, csrf: str | None, status: int = 200,
                 error: str = "") -> Response:
-        server = str(request.base_url).rstrip("/")
+        server = (self.course.serve.url or str(request.base_url)).rstrip("/")  # the address students were given
         return self.page("me.html.j2", request, status, who=who, csrf=csrf, error=error,
                          assignments=self.assignments_of(who), runs=self.runs_of(who)[::-1], server=server,
                          cap=self.cap, too_large=self.message(self.too_large()))
@@ -307,6 +309,9 @@ class Service:
             view["summary"] = (t("serve.running", cell=view["cell"], cells=view["cells"], elapsed=view["elapsed_s"],
                                  budget=view["budget_s"]) if view["cell"] else
                                t("serve.starting", elapsed=view["elapsed_s"], budget=view["budget_s"]))
+        elif item.status == ERROR:  # its own message is for the instructor: it may name paths of this machine
+            view["summary"] = t(f"status.{item.status}")
+            view["message"] = t("serve.refunded" if not item.counted else "serve.not_scored")
         else:
             view["summary"] = t(f"status.{item.status}")
             if run is not None:

@@ -8,6 +8,7 @@ running cell against the budget); a refusal is the server's message, in the cour
 
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
 import time
@@ -19,6 +20,8 @@ from typing import Callable
 POLL_S = 2.0  # between two questions about a waiting run
 UNREACHABLE_S = 300.0  # how long a wait outlasts a server that went away (a restart keeps the run)
 TIMEOUT_S = 60.0  # one request
+ANSWER_LIMIT = 1 << 20  # the most of an answer read: the service's JSON answers are a few kB
+WHERE = "check --server (the address your README gives, like https://grader.example.org)"
 
 
 class SubmitError(Exception):
@@ -26,7 +29,11 @@ class SubmitError(Exception):
 
 
 class Unreachable(SubmitError):
-    """The server did not answer (down, restarting, or a wrong address)."""
+    """The server did not answer (down, restarting, or a wrong address); `reason` says how."""
+
+    def __init__(self, message: str, reason: str = ""):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def submit(notebook: Path, server: str, token: str, assignment: str | None = None, wait: bool = True,
@@ -56,10 +63,11 @@ def submit(notebook: Path, server: str, token: str, assignment: str | None = Non
         time.sleep(POLL_S)
         try:
             run, lost_since = _call(server, f"/api/runs/{run['id']}", token), None
-        except Unreachable:
+        except Unreachable as exc:
             lost_since = lost_since or time.monotonic()
             if time.monotonic() - lost_since > UNREACHABLE_S:
-                raise
+                raise Unreachable(f"{server} stopped answering while your hand-in waited ({exc.reason}); it was "
+                                  f"received, and its result will be on your page at {server}/me") from None
 
 
 def multipart(fields: dict[str, str], file_field: str, filename: str, content: bytes) -> tuple[bytes, str]:
@@ -81,14 +89,33 @@ def _call(server: str, path: str, token: str, body: bytes | None = None, content
     request = urllib.request.Request(server + path, data=body, headers=headers, method="POST" if body else "GET")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            return json.load(response)
+            answer = _json(response)
     except urllib.error.HTTPError as exc:
-        try:
-            message = json.load(exc).get("error")
-        except ValueError:
-            message = None
+        message = (_json(exc) or {}).get("error")
         if message is None and exc.code >= 500:
-            raise Unreachable(f"{server}: the server failed ({exc.code}); try again later") from None
+            raise Unreachable(f"{server}: the server failed ({exc.code}); try again later",
+                              f"{exc.code} {exc.reason}") from None
+        if message is None and exc.code in (404, 405) and path in ("/api/me", "/api/submit"):
+            raise SubmitError(f"no grader service at {server} ({path}: {exc.code} {exc.reason}): {WHERE}") from None
         raise SubmitError(message or f"{server}{path}: {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise Unreachable(f"{server}: no answer ({getattr(exc, 'reason', exc)})") from None
+        reason = str(getattr(exc, "reason", exc))
+        raise Unreachable(f"no grader service answers at {server} ({reason}): {WHERE}", reason) from None
+    if answer is None:  # a web server, but not this service (a page, not its JSON)
+        raise SubmitError(f"no grader service at {server} ({path} is not the service's JSON): {WHERE}")
+    return answer
+
+
+def _json(response) -> dict | None:
+    """An answer's JSON object, read up to ANSWER_LIMIT; None when it is not one (or is larger)."""
+    try:
+        data = response.read(ANSWER_LIMIT + 1)
+    except (OSError, http.client.HTTPException):
+        return None
+    if len(data) > ANSWER_LIMIT:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:  # UnicodeDecodeError included
+        return None
+    return value if isinstance(value, dict) else None

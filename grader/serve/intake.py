@@ -11,6 +11,7 @@ student's (grader.i18n), each saying what to change.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from grader.course import Course
+from grader.data import DataError, layout
 from grader.grades import identities
 from grader.i18n import local_time, translator
 from grader.jobs import slug
@@ -26,6 +28,7 @@ from grader.serve.store import QUEUED, RUNNING, QueueItem, ServeStore
 from grader.submissions import InvalidNotebook, load_notebook
 
 MB = 1 << 20
+MAX_CELLS = 2000  # far above any hand-in's; a notebook past it is refused before it is validated
 
 
 class Refused(Exception):
@@ -44,9 +47,15 @@ def accept(course: Course, store: ServeStore, student: str, assignment: str, fil
     if assignment not in course.assignments:
         raise Refused("serve.unknown_assignment", {"assignment": assignment,
                                                    "known": ", ".join(sorted(course.assignments))}, 404)
+    try:  # prepared: its hidden test inputs are there to run on
+        layout(course, course.assignment(assignment)).manifest()
+    except DataError:
+        raise Refused("serve.not_open", {"assignment": course.assignment(assignment).title}, 503) from None
     data = _capped(stream, cap_bytes(course))
     if data is None:
         raise too_large(course, name)
+    if _cells(data) > MAX_CELLS:  # counted before nbformat validates it: that takes seconds for 100,000 cells
+        raise Refused("serve.too_many_cells", {"name": name, "count": MAX_CELLS}, 422)
     with tempfile.NamedTemporaryFile(suffix=".ipynb") as tmp:  # load_notebook reads a path
         tmp.write(data)
         tmp.flush()
@@ -95,6 +104,15 @@ def cap_bytes(course: Course) -> int:
 def too_large(course: Course, name: str) -> Refused:
     """The refusal of an upload over the cap (the web app's too, before it reads the form)."""
     return Refused("serve.too_large", {"name": name, "limit": f"{course.serve.upload_mb:g}"}, 413)
+
+
+def _cells(data: bytes) -> int:
+    """How many cells the upload's JSON holds (0 when it is not a notebook's JSON: load_notebook says why)."""
+    try:
+        cells = json.loads(data).get("cells")
+    except (ValueError, AttributeError):
+        return 0
+    return len(cells) if isinstance(cells, list) else 0
 
 
 def _capped(stream: BinaryIO | bytes, cap: int) -> bytes | None:

@@ -196,6 +196,7 @@ class ServeStore:
         while token.startswith("-"):  # a spreadsheet reads a leading "-" as a formula: the mail merge would break it
             token = secrets.token_urlsafe(24)
         self.db.execute("DELETE FROM serve_tokens WHERE name=? AND role=?", (name, role))
+        self.db.execute("DELETE FROM serve_sessions WHERE name=? AND role=?", (name, role))  # the old token's too
         self.db.execute("INSERT INTO serve_tokens (hash, name, role, issued_at) VALUES (?, ?, ?, ?)",
                         (digest(token), name, role, _stamp()))
         return token
@@ -285,11 +286,13 @@ class ServeStore:
         with self.transaction():
             self.db.execute("UPDATE serve_queue SET progress=? WHERE id=?", (json.dumps(progress), queue_id))
 
-    def finish(self, queue_id: int, run_id: int | None, status: str) -> None:
-        """The item is done; a refunded status (the grader's fault) does not count against the limit."""
+    def finish(self, queue_id: int, run_id: int | None, status: str, refunded: bool | None = None) -> None:
+        """The item is done; a refunded one (the grader's fault; default: a REFUNDED status) does not count
+        against the limit."""
+        refunded = status in REFUNDED if refunded is None else refunded
         with self.transaction():
             self.db.execute("UPDATE serve_queue SET state=?, run_id=?, status=?, counted=? WHERE id=?",
-                            (DONE, run_id, status, int(status not in REFUNDED), queue_id))
+                            (DONE, run_id, status, int(not refunded), queue_id))
 
     def requeue(self, worker: str | None = None) -> int:
         """The items running on `worker` (None: on any) queued again; how many."""
@@ -349,12 +352,16 @@ class ServeStore:
         """Today's (the course's day of `now`) submissions of a student to an assignment against the limit."""
         day = self.day(now)
         with self._lock:
-            used = self.db.execute(
-                "SELECT COUNT(*) FROM serve_queue WHERE student=? AND assignment=? AND day=? AND "
-                "(state != ? OR counted)", (student, assignment, day.isoformat(), DONE)).fetchone()[0]
+            used, refunded = self.db.execute(
+                "SELECT COALESCE(SUM(state != ? OR counted), 0), COALESCE(SUM(state = ? AND NOT counted), 0) "
+                "FROM serve_queue WHERE student=? AND assignment=? AND day=?",
+                (DONE, DONE, student, assignment, day.isoformat())).fetchone()
             extra = self.db.execute("SELECT COALESCE(SUM(extra), 0) FROM serve_grants WHERE student=? AND "
                                     "assignment=? AND day=?", (student, assignment, day.isoformat())).fetchone()[0]
         limit = self.course.assignment(assignment).daily_limit or self.course.serve.daily_limit
+        # At most `limit` attempts a day are given back: a notebook that keeps provoking faults of the grader's
+        # cannot run without end.
+        used += max(0, refunded - limit)
         return Allowance(used, limit + extra, datetime.combine(day + timedelta(days=1), time(), self.zone))
 
     def grant(self, student: str, assignment: str, extra: int, day: date | None = None) -> None:

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 
 from grader.course import Course, load_course
-from grader.pipeline import grade_submissions, sandboxed_runner
+from grader.pipeline import grade_submissions, refuse_missing_environment, sandboxed_runner
 from grader.runners import Job, Runner
 from grader.runners.base import ERROR
 from grader.runners.cells import running_cell
@@ -78,7 +78,8 @@ def _grade(course: Course, store: ServeStore, runner: Runner, item: QueueItem, n
     finally:
         progress.stop()
     if report.rows:
-        store.finish(item.id, report.rows[0].run_id, report.rows[0].status)
+        row = report.rows[0]
+        store.finish(item.id, row.run_id, row.status, refunded=row.grader_fault)
         return
     graded = store.last_run(item.submission_id) if report.skipped else None
     if graded is None:  # the assignment cannot be graded now (the warnings say why)
@@ -130,8 +131,13 @@ class Supervisor:
 
     def __init__(self, course: Course, workers: int, runner: str | None = None, cluster: str | None = None,
                  unsandboxed: bool = False):
-        # Refused here, before the server listens: no sandbox to run hand-ins in (pipeline.SandboxRequired).
-        sandboxed_runner(course, runner, unsandboxed, cluster).close()
+        # Refused here, before the server listens: no sandbox to run hand-ins in (pipeline.SandboxRequired), or an
+        # environment that lacks what the assignments declare (envs.EnvMissing), which would fail every hand-in.
+        chosen = sandboxed_runner(course, runner, unsandboxed, cluster)
+        try:
+            refuse_missing_environment(course, chosen, [course.assignment(a) for a in course.assignments])
+        finally:
+            chosen.close()
         self.course, self.count = course, workers
         self.options = [*(["--runner", runner] if runner else []), *(["--cluster", cluster] if cluster else []),
                         *(["--unsandboxed"] if unsandboxed else [])]

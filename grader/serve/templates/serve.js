@@ -21,6 +21,13 @@ function poll() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // A sign-in link carries its token in the fragment (/login#token=...), which no request sends: into the
+  // form, and out of the address bar and the history.
+  const field = document.querySelector("input[name=token]");
+  if (field && location.hash.startsWith("#token=")) {
+    field.value = decodeURIComponent(location.hash.slice("#token=".length));
+    history.replaceState(null, "", location.pathname);
+  }
   setTimeout(poll, POLL_MS);
   for (const form of document.querySelectorAll("form.upload")) {
     form.addEventListener("submit", (event) => {
