@@ -16,11 +16,11 @@ import nbformat
 from nbconvert import HTMLExporter
 
 from grader.course import Course
-from grader.grades import Attempt, StudentGrades, compute, explain, feedback, final_line, number
+from grader.grades import Attempt, Component, StudentGrades, compute, explain, feedback, final_line, number
 from grader.gradebook import Gradebook
 from grader.i18n import Translator, local_time, translator
 from grader.report_figures import confusion_png, public_breakdown, standing_png
-from grader.runners.base import OK
+from grader.runners.base import ERROR, OK
 from grader.jobs import slug
 from grader.metrics import METRICS
 from grader.runners.base import RunArtifacts
@@ -148,7 +148,7 @@ def _when(value: datetime, course: Course) -> str:
     return local_time(value, course.language, course.timezone, course.root)
 
 
-def _best_public(course: Course, name: str, component) -> Attempt | None:
+def _best_public(course: Course, name: str, component: Component) -> Attempt | None:
     """The attempt with the best public score, as the board picks it: what the window shows. The counted attempt
     (`component.chosen`) is picked by grades on the whole hidden set, so showing it would tell the private half."""
     scored = [x for x in component.attempts if x.status == OK and x.public_score is not None]
@@ -190,7 +190,9 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
         if not page.is_file() or page.stat().st_mtime < executed.stat().st_mtime:  # a run is rendered once
             page.write_text(_notebook_html(executed, exporter), encoding="utf-8")
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
-    return {"submitted": _when(x.submitted_at, course), "status": status, "message": x.message,
+    # A grader error's own message is for the instructor: it may name this machine's paths.
+    message = "" if x.status == ERROR and not instructor else x.message
+    return {"submitted": _when(x.submitted_at, course), "status": status, "message": message,
             "score": number(x.public_score if window else x.primary_score) or "-",
             "grade": number(x.worth) if x.status and not window else "-",
             "late": x.lateness.days, "notebook": notebook, "sample": None if window else x.sample,

@@ -4,6 +4,7 @@ real workers grading in the bwrap sandbox."""
 from __future__ import annotations
 
 import hashlib
+import json
 import io
 import os
 import signal
@@ -379,3 +380,21 @@ def test_an_unprepared_assignment_and_a_notebook_of_too_many_cells_are_refused_s
         crowded = refused(lambda: accept(course, store, "ana", "digits", "a.ipynb", many))
     assert crowded.key == "serve.too_many_cells" and crowded.params["count"] == 2000
     nothing_stored(course)
+
+
+def test_a_grader_error_is_told_as_such_without_its_own_message(small, tmp_path):
+    """An error row's message is the instructor's (it may name paths of the grading machine); the student reads
+    whether the attempt was given back."""
+    from grader.serve.app import Service
+
+    course, store = small
+    store.grant("ana", "digits", 1, day=date(2027, 1, 15))
+    service = Service(course, store)
+    for n, refunded in ((1, True), (2, False)):
+        item = accept(course, store, "ana", "digits", "a.ipynb", notebook(tmp_path, n), now=LATE_EVENING)
+        store.claim("w1")
+        store.finish(item.id, None, ERROR, refunded=refunded)
+        view = service.run_view(store.item(item.id), {"primary_metric": "accuracy", "scores": {},
+                                                      "message": f"scoring failed: {course.root}/.grader/x"})
+        assert str(course.root) not in json.dumps(view)
+        assert ("does not count" in view["message"]) is refunded and ("attempt counts" in view["message"]) is not refunded
