@@ -14,8 +14,9 @@ from grader.data import read_labels
 from grader.data.public_hidden import read_canaries
 from grader.i18n import Translator
 from grader.hints import predictions_hints, run_hint, with_hints
-from grader.runners.base import FAILED, INVALID_PREDICTIONS, OK, RunResult
+from grader.runners.base import FAILED, INVALID_PREDICTIONS, OK, SHOWN_EVALUE_CHARS, RunResult
 from grader.metrics import METRICS
+from grader.text import plain_text
 from grader.scoring import InvalidPredictions, canary_counts, read_bytes_no_symlink, read_predictions, score
 
 PREDICTIONS_FILE = "predictions.csv"
@@ -40,8 +41,10 @@ def assess(result: RunResult, assignment: Assignment, labels_path: Path, classes
     """`anchor`: the baseline or reference score a relative grade scale subtracts; `declared`: what the
     course's environment offers (grader.envs.requirements), None when the course declares none."""
     if result.status != OK:
-        hint = (run_hint(result.ename, result.evalue, t, result.environment.get("packages"),
-                         assignment.resources, declared) if result.status == FAILED else "")
+        # On the text the message quotes, cut as it is (the rest is the notebook's, and stays the instructor's).
+        shown = plain_text(result.evalue, SHOWN_EVALUE_CHARS)
+        hint = (run_hint(result.ename, shown, t, result.environment.get("packages"), assignment.resources, declared)
+                if result.status == FAILED else "")
         return Assessment(result.status, with_hints(result.message(t), [hint], t))
     truth = read_labels(labels_path)
     try:

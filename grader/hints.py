@@ -35,8 +35,13 @@ def _offered(packages: dict[str, str]) -> str:
     return ", ".join(f"{name} {version}" for name, version in packages.items())
 
 
+MODULE_CHARS = 60  # the longest module name a hint quotes
+
+
 def _package_hint(module: str, t: Translator, packages: dict[str, str] | None,
                   declared: tuple[str, ...] | None) -> str:
+    if len(module) > MODULE_CHARS:  # no package is named so; the name is the notebook's text, quoted back
+        return ""
     if declared is None:  # no declared environment: the grader's own Python, as the run recorded it
         return t("hint.package", package=module, offered=_offered(packages or local_packages()))
     top = module.split(".")[0]

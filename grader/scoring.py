@@ -13,6 +13,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from grader.metrics import METRICS
 from grader.text import plain_text
 
 MAX_PREDICTIONS_BYTES = 256 * 1024 * 1024
+EXTRA_ROWS = 1000  # rows past one per test id that are still read (and named as faults) before reading stops
 EXAMPLES_SHOWN = 5
 EXAMPLE_CHARS = 40  # of one faulty id or label, quoted in the feedback
 HEADER_CHARS = 200  # of a wrong header line, quoted in the feedback
@@ -55,7 +57,7 @@ def read_bytes_no_symlink(path: Path, limit: int, t: Translator) -> bytes:
     if not stat.S_ISREG(info.st_mode):
         raise InvalidPredictions(path, [t("pred.not_file", name=path.name)])
     if info.st_size > limit:
-        raise InvalidPredictions(path, [t("pred.too_big", name=path.name, mb=limit // 2**20)])
+        raise InvalidPredictions(path, [t("pred.too_big", name=path.name, mb=f"{limit / 2**20:.1f}")])
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as fh:
         return fh.read(limit + 1)
@@ -76,21 +78,36 @@ def _examples(items: list) -> str:
 EXACT_TOLERANCE = 1e-3
 
 
+def predictions_budget(n_ids: int, n_classes: int) -> int:
+    """The most bytes a predictions.csv of these ids and classes may take: room for an id, a label and a
+    probability per class written in full on each row, twice over; at least 1 MB, at most MAX_PREDICTIONS_BYTES.
+    Sized from the test set: a file of millions of blank or stray lines costs the scorer (and every report that
+    reads it again) memory and time out of proportion to its bytes."""
+    return min(MAX_PREDICTIONS_BYTES, max(1 << 20, 2 * n_ids * (64 + 32 * n_classes)))
+
+
+def _rows(text: str, path: Path, t: Translator) -> Iterator[list[str]]:
+    """The file's rows that hold anything, read one at a time (never all of them at once)."""
+    try:
+        for row in csv.reader(io.StringIO(text, newline="")):  # newline="" accepts CRLF and LF
+            if any(cell.strip() for cell in row):
+                yield row
+    except csv.Error as exc:  # a field past the csv module's limit, a NUL byte: the notebook's fault, not ours
+        raise InvalidPredictions(path, [t("pred.csv", detail=str(exc))]) from None
+
+
 def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t: Translator,
                      need_probabilities: bool = False) -> Predictions:
-    data = read_bytes_no_symlink(path, MAX_PREDICTIONS_BYTES, t)
+    data = read_bytes_no_symlink(path, predictions_budget(len(expected_ids), len(classes)), t)
     try:
         text = data.decode("utf-8-sig")  # Excel and Windows tools write a BOM
     except UnicodeDecodeError as exc:
         raise InvalidPredictions(path, [t("pred.encoding", detail=str(exc))]) from None
-    try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))  # newline="" accepts CRLF and LF
-    except csv.Error as exc:  # a field past the csv module's limit, a NUL byte: the notebook's fault, not ours
-        raise InvalidPredictions(path, [t("pred.csv", detail=str(exc))]) from None
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
-    if not rows:
+    rows = _rows(text, path, t)
+    first = next(rows, None)
+    if first is None:
         raise InvalidPredictions(path, [t("pred.empty")])
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first]
     if "id" not in header or "label" not in header:
         shown = plain_text(",".join(header), HEADER_CHARS)
         raise InvalidPredictions(path, [t("pred.header", header=shown)], ("pred.header",), shown)
@@ -108,7 +125,11 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
     labels = np.full(len(expected_ids), -1, dtype=np.int64)
     probs = np.zeros((len(expected_ids), len(classes))) if prob_cols else None
     position = {pid: i for i, pid in enumerate(expected_ids)}
-    for line, row in enumerate(rows[1:], start=2):
+    too_many = False
+    for line, row in enumerate(rows, start=2):
+        if line > len(expected_ids) + EXTRA_ROWS + 1:
+            too_many = True
+            break
         if len(row) != len(header):
             short_rows.append(line)
             continue
@@ -147,6 +168,9 @@ def read_predictions(path: Path, expected_ids: list[str], classes: list[str], t:
     if logits:
         faults.append(t("pred.logits", count=logits))
         kinds.append("pred.logits")
+    if too_many:
+        faults.append(t("pred.too_many_rows", count=len(expected_ids)))
+        kinds.append("pred.too_many_rows")
     if faults:
         raise InvalidPredictions(path, faults, tuple(kinds), ",".join(header), tuple(unknown_ids[:50]))
     return Predictions(list(expected_ids), labels, probs, renormalised)

@@ -156,3 +156,15 @@ def test_per_cell_limit_names_the_cell(tmp_path):
     assert row.status == "timeout"
     assert row.message == "cell 3 ran past the per-cell limit of 4 s"
     assert row.duration_s < 60
+
+
+def test_a_kernel_that_sends_unreadable_messages_fails_the_run_and_is_no_grader_fault(course, tmp_path):
+    """A message built by hand that the executor cannot read, once the cells have begun, is the notebook's doing:
+    a failed run that counts (`grader serve` refunds only the grader's faults)."""
+    subs = tmp_path / "subs" / "digits"
+    write_notebook(subs / "forged.ipynb", [*GOOD, "dp = get_ipython().display_pub\n"
+                                           "dp.session.send(dp.pub_socket, 'stream', {'name': 'stdout'}, "
+                                           "parent=dp.parent_header)"])
+    [row] = pipeline.run(course, subs.parent).rows
+    assert row.status == "failed" and not row.grader_fault
+    assert "messages the grader cannot read (it was in cell 5)" in row.message

@@ -55,6 +55,10 @@ def test_bom_and_crlf_are_accepted(tmp_path):
     ("ident,prediction\na1,0\n", "the first line must name the columns id,label"),
     ("", "the file is empty"),
     (b"id,label\na1,\xff\n", "not UTF-8 text"),
+    # Sized from the test set: millions of blank lines would cost memory far beyond their bytes.
+    ("id,label\na1,0\nb2,1\nc3,2\nd4,0\n" + "\n" * (1 << 20), "predictions.csv is larger than 1.0 MB"),
+    ("id,label\na1,0\nb2,1\nc3,2\nd4,0\n" + "".join(f"x{i},0\n" for i in range(1100)),
+     "has far more rows than the 4 test ids"),
     # Past the csv module's field limit: the notebook's fault, never a scoring failure (which would be refunded).
     ("id,label\na1,0\nb2,\"" + "x" * 200_000 + "\"\n", "not a readable CSV file (field larger than field limit"),
 ])

@@ -34,9 +34,12 @@ STOPS = {"wall_clock": (TIMEOUT, "WallClockTimeout"), "memory": (OOM, "MemoryLim
 # it: past this, the kernel is flooding the grader, and the run stops.
 EXECUTOR_MEMORY_MB = 1024
 RESULT_LIMIT = 1 << 20  # result.json holds a few KB: anything longer is not the executor's
+# A run its kernel broke by sending what the executor cannot read, once the notebook's cells had begun.
+PROTOCOL_ERROR = "KernelProtocolError"
 # What an exception says, as the student's feedback quotes it: the code that raised it is the student's, and
 # during the window (`grader serve`) feedback must not carry the hidden test inputs out. `detail` keeps it whole.
 SHOWN_EVALUE_CHARS = 300
+SHOWN_ENAME_CHARS = 60  # an exception class's name, which the notebook may define
 
 
 def now_utc() -> str:
@@ -162,8 +165,10 @@ class RunResult(RunArtifacts):
         where = t("run.where", cell=self.cell) if self.cell else ""
         if self.status == FAILED and self.ename == STOPS["flood"][1]:
             return t("run.flood", limit=int(self.limit or 0), where=where)
+        if self.status == FAILED and self.ename == PROTOCOL_ERROR:
+            return t("run.protocol", where=where)
         if self.status == FAILED:
-            return t("run.failed", cell=self.cell or "?", ename=plain_text(self.ename, SHOWN_EVALUE_CHARS),
+            return t("run.failed", cell=self.cell or "?", ename=plain_text(self.ename, SHOWN_ENAME_CHARS),
                      evalue=plain_text(self.evalue, SHOWN_EVALUE_CHARS))
         if self.status == TIMEOUT:
             if self.ename == "CellTimeoutError":

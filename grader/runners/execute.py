@@ -35,8 +35,8 @@ from papermill.engines import NBClientEngine, papermill_engines
 from papermill.exceptions import PapermillExecutionError
 
 from grader.runners import environment
-from grader.runners.base import (DEAD_KERNEL, ERROR, FAILED, OK, OOM, TIMEOUT, RunResult, exception_fields,
-                                 now_utc)
+from grader.runners.base import (DEAD_KERNEL, ERROR, FAILED, OK, OOM, PROTOCOL_ERROR, TIMEOUT, RunResult,
+                                 exception_fields, now_utc)
 from grader.runners.cells import student_cell
 from grader.runners.kernels import PROVISIONERS, EnvironmentKernel, copy_out
 
@@ -263,9 +263,16 @@ def execute(job: dict) -> RunResult:
         if getattr(_client_sandbox(), "oom_killed", False):  # the container's cgroup killed it
             result.status, result.ename, result.limit = OOM, "MemoryLimit", job.get("memory_mb")
     except Exception as exc:  # kernel failed to start, unreadable notebook...
-        result.status = ERROR
-        for name, value in exception_fields(exc).items():
-            setattr(result, name, value)
+        fields = exception_fields(exc)
+        if BoundedOutputEngine.client is not None and BoundedOutputEngine.client.current_cell is not None:
+            # The notebook's cells had begun: what broke the run came from its kernel (a message built by hand
+            # that nbclient cannot read), so it is the notebook's, and counts (`grader serve` refunds errors).
+            result.status, result.ename, result.detail = FAILED, PROTOCOL_ERROR, fields["detail"]
+            result.cell = _current_cell(output_nb)
+        else:
+            result.status = ERROR
+            for name, value in fields.items():
+                setattr(result, name, value)
     client = BoundedOutputEngine.client
     result.environment = client.environment if client else {}
     result.duration_s = time.monotonic() - start
