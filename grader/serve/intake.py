@@ -1,8 +1,8 @@
 """One upload, accepted or refused: the checks, then the file stored and the hand-in queued, committed.
 
-In order: a known assignment, the size cap (never more than the cap read), a readable notebook, the
-late rule on arrival (the server's clock), this exact notebook not handed in already, the daily
-limit. What passes is written to disk (fsync, then renamed into place) and its submission and
+In order: a known assignment with its data prepared, the size cap (never more than the cap read), at most
+MAX_CELLS cells, a readable notebook, the late rule on arrival (the server's clock), this exact notebook
+not handed in already, the daily limit. What passes is written to disk (fsync, then renamed into place) and its submission and
 queue rows are committed in one transaction before `accept` returns, so what the student is told
 was received is never lost. A refusal stores nothing; its message key and parameters are the
 student's (grader.i18n), each saying what to change.
@@ -47,10 +47,11 @@ def accept(course: Course, store: ServeStore, student: str, assignment: str, fil
     if assignment not in course.assignments:
         raise Refused("serve.unknown_assignment", {"assignment": assignment,
                                                    "known": ", ".join(sorted(course.assignments))}, 404)
+    a = course.assignment(assignment)
     try:  # prepared: its hidden test inputs are there to run on
-        layout(course, course.assignment(assignment)).manifest()
+        layout(course, a).manifest()
     except DataError:
-        raise Refused("serve.not_open", {"assignment": course.assignment(assignment).title}, 503) from None
+        raise Refused("serve.not_open", {"assignment": a.title}, 503) from None
     data = _capped(stream, cap_bytes(course))
     if data is None:
         raise too_large(course, name)
@@ -63,7 +64,6 @@ def accept(course: Course, store: ServeStore, student: str, assignment: str, fil
             load_notebook(Path(tmp.name))
         except InvalidNotebook as exc:
             raise Refused("serve.invalid_notebook", {"name": name, "detail": str(exc)}, 422) from None
-    a = course.assignment(assignment)
 
     def when(moment: str | datetime) -> str:
         return local_time(moment, course.language, course.timezone, course.root)
