@@ -2,9 +2,9 @@
 
 In order: a known assignment with its data prepared, the size cap (never more than the cap read), at most
 MAX_CELLS cells, a readable notebook, the late rule on arrival (the server's clock), this exact notebook
-not handed in already, the daily limit. What passes is written to disk (fsync, then renamed into place) and its submission and
-queue rows are committed in one transaction before `accept` returns, so what the student is told
-was received is never lost. A refusal stores nothing; its message key and parameters are the
+not handed in already, the daily limit. What passes is written to disk (fsync, then renamed into place)
+and its submission and queue rows are committed in one transaction before `accept` returns, so what the
+student is told was received is never lost. A refusal stores nothing; its message key and parameters are the
 student's (grader.i18n), each saying what to change.
 """
 
