@@ -49,7 +49,7 @@ from grader.report import UnknownStudent, report
 from grader.runners.environment import summary
 from grader.scaffold import ScaffoldError, init_course, new_assignment
 from grader.screening import flags_text
-from grader.submissions import discover, names_student, normalise_name
+from grader.submissions import discover, student_named
 from grader.secret import SecretError, backup, load_secret, secret_path
 from grader.schema import reference_markdown, write_schemas
 from grader.serve.client import SubmitError, submit
@@ -1036,32 +1036,12 @@ def serve_grant(
     except ValueError:
         raise UsageError(f"--day {day!r}: expected YYYY-MM-DD") from None
     with Gradebook(course.gradebook_path) as book:
-        student = _student_named(student, book.students(), book.roster(), course.gradebook_path)
+        student = student_named(student, book.students(), book.roster(), course.gradebook_path)
     with ServeStore(course) as store:
         store.grant(student, assignment, attempts, when)
         allowance = store.allowance(student, assignment)
     console.print(f"{student}: {attempts} more hand-in(s) of {assignment} {f'on {when}' if when else 'today'} (today: "
                   f"{allowance.used} of {allowance.limit} used)", highlight=False)
-
-
-def _student_named(wanted: str, names: list[str], roster: dict[str, dict[str, Any]], where: Path) -> str:
-    """The student `wanted` names (a name in any case or Unicode spelling, an ID number or an email), as
-    `grader report` finds them; UnknownStudent, with close names, when no one or several match."""
-    found = [n for n in names if names_student(wanted, n, roster.get(n, {}).get("id_number"),
-                                               roster.get(n, {}).get("email"))]
-    if len(found) == 1:
-        return found[0]
-    if found:
-        raise UnknownStudent(f"'{wanted}' names {len(found)} students ({', '.join(map(repr, found))}): give the ID "
-                             "number or the email")
-
-    def plain(name: str) -> str:  # closeness without accents: "Zoe Nunez" is close to "Zoë Ñúñez"
-        return "".join(c for c in unicodedata.normalize("NFD", normalise_name(name)) if not unicodedata.combining(c))
-
-    keys = {plain(n): n for n in names}
-    close = [keys[k] for k in difflib.get_close_matches(plain(wanted), list(keys), n=3)]
-    raise UnknownStudent(f"no student '{wanted}' in the roster or the gradebook of {where} (a name, ID number or "
-                         "email)" + (f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""))
 
 
 @serve_app.command("reveal")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from grader.i18n import LanguageError, check_language
+from grader.i18n import LanguageError, check_language, local_time
 from grader.policy import Extension, Group, LatePolicy, Policy, Rounding
 from grader.schema import (ANCHORS, IMAGE_LAYOUTS, LANGUAGES, METRICS, RUNNERS, TASKS, TRANSFERS, WORKER_RUNNERS,
                            AssignmentFile, AuditSettings, ConfigError, CourseFile, DockerSettings, LateTable,
@@ -117,6 +117,10 @@ class Course:
     @property
     def gradebook_path(self) -> Path:
         return self.workdir / "gradebook.sqlite"
+
+    def local_time(self, value: str | datetime | None) -> str:
+        """A moment as the course's students read it: in its time zone, in its language's format."""
+        return local_time(value, self.language, self.timezone, self.root)
 
     def kit_address(self, assignment: str) -> str | None:
         """Where an assignment's student kit is published (`[kit] url`), or None."""

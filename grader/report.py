@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -18,14 +17,14 @@ from nbconvert import HTMLExporter
 from grader.course import Course
 from grader.grades import Attempt, Component, StudentGrades, compute, explain, feedback, final_line, number
 from grader.gradebook import Gradebook
-from grader.i18n import Translator, local_time, translator
+from grader.i18n import Translator, translator
 from grader.report_figures import confusion_png, public_breakdown, standing_png
 from grader.runners.base import ERROR, OK
 from grader.jobs import slug
 from grader.metrics import METRICS
 from grader.runners.base import RunArtifacts
 from grader.screening import SCREENING_KINDS, flags_text
-from grader.submissions import names_student
+from grader.submissions import UnknownStudent, names_student
 from grader.text import html_templates, plain_data
 
 TEMPLATE = html_templates().from_string("""<!doctype html>
@@ -78,10 +77,6 @@ table.per-class { width: auto; }
 RENDERED_TEXT_CELL_CHARS = 10_000  # a markdown or raw cell's characters shown in the rendered notebook
 
 
-class UnknownStudent(LookupError):
-    pass
-
-
 @dataclass
 class StudentReport:
     grades: StudentGrades
@@ -124,7 +119,7 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
         assignments.append({
             "title": _title(course, name), "counted": component.counted or name not in group_of,
             "explanation": explanations[name], "attempts": attempts,
-            "deadline": _when(component.deadline, course) if component.deadline else "",
+            "deadline": course.local_time(component.deadline) if component.deadline else "",
             "insight": _insight(course, name, _best_public(course, name, component) if window else component.chosen,
                                 s.student, out, t, window)})
     final = final_line(s, course.policy, t)
@@ -142,10 +137,6 @@ def report(course: Course, student: str, out: Path | None = None, instructor: bo
 
 def _title(course: Course, name: str) -> str:
     return course.assignment(name).title if name in course.assignments else name
-
-
-def _when(value: datetime, course: Course) -> str:
-    return local_time(value, course.language, course.timezone, course.root)
 
 
 def _best_public(course: Course, name: str, component: Component) -> Attempt | None:
@@ -192,7 +183,7 @@ def _attempt_row(assignment: str, x: Attempt, exporter: HTMLExporter, out: Path,
     status = t(f"status.{x.status}") if x.status else t("grades.pending")
     # A grader error's own message is for the instructor: it may name this machine's paths.
     message = "" if x.status == ERROR and not instructor else x.message
-    return {"submitted": _when(x.submitted_at, course), "status": status, "message": message,
+    return {"submitted": course.local_time(x.submitted_at), "status": status, "message": message,
             "score": number(x.public_score if window else x.primary_score) or "-",
             "grade": number(x.worth) if x.status and not window else "-",
             "late": x.lateness.days, "notebook": notebook, "sample": None if window else x.sample,

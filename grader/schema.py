@@ -236,8 +236,10 @@ class ServeSettings:
     upload_mb: PositiveNumber = Field(20, description="An upload larger than this many MB is refused before it is "
                                                       "read whole.")
     workers: Positive = Field(None, description="Notebooks the service runs at once. Unset: `[grader] jobs`.")
-    sign_ins_per_minute: Positive = Field(10, description="Sign-in attempts per minute from one client address.")
-    submissions_per_minute: Positive = Field(3, description="Submissions per minute of one student.")
+    sign_ins_per_minute: Positive = Field(10, description="Wrong tokens per minute from one client address (a right "
+                                                          "one never counts).")
+    submissions_per_minute: Positive = Field(3, description="Hand-in attempts per minute of one student, refused "
+                                                            "ones included.")
     url: Annotated[str, Expect("the service's public address, like https://grader.example.org")] = Field(
         None, description="The service's public address, for the sign-in links `grader serve tokens` writes. "
                           "Unset: the links are left out.")

@@ -60,6 +60,31 @@ def names_student(wanted: str, *keys: str | None) -> bool:
     return any(key == normalise_name(k) for k in keys if k)
 
 
+class UnknownStudent(LookupError):
+    """No student, or more than one, goes by the name, ID number or email given."""
+
+
+def student_named(wanted: str, names: list[str], roster: dict[str, dict], where: Path) -> str:
+    """Which of `names` (with their `roster` entries) `wanted` names: a name in any case or Unicode spelling, an
+    ID number or an email, as `grader report` finds them; UnknownStudent, with close names, when no one or several
+    match. `where` is the gradebook, named in the message."""
+    found = [n for n in names if names_student(wanted, n, roster.get(n, {}).get("id_number"),
+                                               roster.get(n, {}).get("email"))]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise UnknownStudent(f"'{wanted}' names {len(found)} students ({', '.join(map(repr, found))}): give the ID "
+                             "number or the email")
+
+    def plain(name: str) -> str:  # closeness without accents: "Zoe Nunez" is close to "Zoë Ñúñez"
+        return "".join(c for c in unicodedata.normalize("NFD", normalise_name(name)) if not unicodedata.combining(c))
+
+    keys = {plain(n): n for n in names}
+    close = [keys[k] for k in difflib.get_close_matches(plain(wanted), list(keys), n=3)]
+    raise UnknownStudent(f"no student '{wanted}' in the roster or the gradebook of {where} (a name, ID number or "
+                         "email)" + (f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""))
+
+
 def _visible(name: str) -> bool:
     return not name.startswith(IGNORED_PREFIXES)
 

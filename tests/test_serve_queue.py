@@ -272,6 +272,10 @@ def test_tokens_and_session_ids_are_stored_only_as_hashes(small):
     assert not [s for s in secrets if s.encode() in stored]
     store.close_session(session)
     assert store.session(session) is None
+    # A renewed token ends the sessions its old one opened.
+    kept, _ = store.open_session(Identity("ana", "student"))
+    store.issue_tokens(["ana"], renew=True)
+    assert store.session(kept) is None
 
 
 def test_reveal_and_hide_a_board(small):

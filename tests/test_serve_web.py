@@ -259,6 +259,11 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(course_dir
     stranger = requests.post(server.url + "/login", data={"token": token, "form_token": "x" * 32},
                              allow_redirects=False)
     assert stranger.status_code == 403 and "grader_session" not in stranger.headers.get("set-cookie", "")
+    # Two sign-in pages open in one browser: the first one's form still signs in.
+    browser = requests.Session()
+    first = re.search(r'name="form_token" value="([^"]+)"', browser.get(server.url + "/login").text).group(1)
+    browser.get(server.url + "/")
+    assert browser.post(server.url + "/login", data={"token": token, "form_token": first}).url == server.url + "/me"
     with ServeStore(load_course(course_dir)) as store:
         assert store.items() == []
     assert not (course_dir / ".grader" / "serve" / "uploads").exists()

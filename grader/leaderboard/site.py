@@ -26,7 +26,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from grader.course import Course  # noqa: E402
-from grader.i18n import catalogs, local_time, translator  # noqa: E402
+from grader.i18n import catalogs, translator  # noqa: E402
 from grader.metrics import METRICS  # noqa: E402
 from grader.leaderboard.ranking import Board, boards  # noqa: E402
 from grader.text import html_templates, spreadsheet_cell  # noqa: E402
@@ -138,7 +138,7 @@ def render(course: Course, all_boards: list[Board], published: str) -> dict[str,
     t = translator(course.language, course.root)
     titles = catalogs(course.language, course.root).translations
     common = {"lang": course.language, "course": course.name, "t": t, "fmt": fmt, "published": published,
-              "when": lambda value: local_time(value, course.language, course.timezone, course.root),
+              "when": course.local_time,
               "metric_title": lambda name: titles.gettext(METRICS[name].title)}
     files = {
         "style.css": STYLE.encode(),
@@ -180,6 +180,6 @@ def publish(course: Course, out: Path | None = None, reveal: bool = False,
             now: datetime | None = None) -> list[Board]:
     out = Path(out) if out else course.root / "leaderboards"
     all_boards = boards(course, reveal, now)
-    published = local_time(now or datetime.now(timezone.utc), course.language, course.timezone, course.root)
+    published = course.local_time(now or datetime.now(timezone.utc))
     write_site(render(course, all_boards, published), out)
     return all_boards

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from grader.course import Course, load_course
 from grader.gradebook import Gradebook
 from grader.grades import number
-from grader.i18n import catalogs, local_time, translator
+from grader.i18n import catalogs, translator
 from grader.jobs import slug
 from grader.leaderboard.ranking import board
 from grader.leaderboard.site import fmt, render
@@ -287,11 +287,9 @@ class Service:
         for name in self.course.assignments:
             allowed = self.store.allowance(who.name, name)
             rows.append({"name": name, "title": self.course.assignment(name).title, "used": allowed.used,
-                         "limit": allowed.limit, "left": allowed.left, "resets": self.when(allowed.resets_at)})
+                         "limit": allowed.limit, "left": allowed.left,
+                         "resets": self.course.local_time(allowed.resets_at)})
         return rows
-
-    def when(self, moment: str | datetime | None) -> str:
-        return local_time(moment, self.course.language, self.course.timezone, self.course.root)
 
     def runs_of(self, who: Identity, items: list[QueueItem] | None = None) -> list[dict]:
         """The student's queue items as they see them, oldest first; what a finished one scored comes from its
@@ -306,7 +304,7 @@ class Service:
     def run_view(self, item: QueueItem, run: dict | None) -> dict:
         """One run as the student's page and `grader submit` show it: public score only, never the grade."""
         t = self.t
-        view = {"id": item.id, "assignment": item.assignment, "arrived": self.when(item.arrived_at),
+        view = {"id": item.id, "assignment": item.assignment, "arrived": self.course.local_time(item.arrived_at),
                 "state": item.state, "position": None, "cell": None, "cells": None, "elapsed_s": None,
                 "budget_s": None, "status": item.status, "message": "", "metric": None, "public_score": None}
         if item.state == QUEUED:
@@ -411,7 +409,7 @@ class Service:
             key = (_gradebook_stamp(book), tuple(splits.values()))
             if self.board_cache is None or self.board_cache[0] != key:
                 boards = [board(self.course, book, a, split=split) for a, split in splits.items()]
-                published = self.when(datetime.now(timezone.utc))
+                published = self.course.local_time(datetime.now(timezone.utc))
                 self.board_cache = (key, render(self.course, boards, published))
         return self.board_cache[1]
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 from grader.course import Course
 from grader.data import DataError, layout
 from grader.grades import identities
-from grader.i18n import local_time, translator
+from grader.i18n import translator
 from grader.jobs import slug
 from grader.policy import local_deadline
 from grader.serve.store import QUEUED, RUNNING, QueueItem, ServeStore
@@ -65,9 +65,6 @@ def accept(course: Course, store: ServeStore, student: str, assignment: str, fil
         except InvalidNotebook as exc:
             raise Refused("serve.invalid_notebook", {"name": name, "detail": str(exc)}, 422) from None
 
-    def when(moment: str | datetime) -> str:
-        return local_time(moment, course.language, course.timezone, course.root)
-
     sha256 = hashlib.sha256(data).hexdigest()  # of the bytes alone: the stored file's name changes at each upload
     with store.transaction():  # the checks and the rows at once: two uploads at a time cannot both pass the limit
         who = store.book.roster().get(student, {})
@@ -75,18 +72,19 @@ def accept(course: Course, store: ServeStore, student: str, assignment: str, fil
                                   course.timezone)
         lateness = (a.late or course.policy.late).judge(now, deadline)
         if lateness.rejected:
-            raise Refused("serve.late", {"assignment": a.title, "deadline": when(deadline)}, 403)
+            raise Refused("serve.late", {"assignment": a.title, "deadline": course.local_time(deadline)}, 403)
         prior = store.prior(assignment, student, sha256)
         if prior is not None:
             state, at = prior
             if state in (QUEUED, RUNNING):
-                raise Refused("serve.duplicate_queued", {"when": when(at)}, 409)
+                raise Refused("serve.duplicate_queued", {"when": course.local_time(at)}, 409)
             t = translator(course.language, course.root)
-            raise Refused("serve.duplicate_graded", {"when": when(at), "status": t(f"status.{state}")}, 409)
+            raise Refused("serve.duplicate_graded", {"when": course.local_time(at), "status": t(f"status.{state}")},
+                          409)
         allowance = store.allowance(student, assignment, now)
         if allowance.used >= allowance.limit:
-            raise Refused("serve.daily_limit", {"assignment": a.title, "used": allowance.used,
-                                                "count": allowance.limit, "resets": when(allowance.resets_at)}, 429)
+            raise Refused("serve.daily_limit", {"assignment": a.title, "used": allowance.used, "count": allowance.limit,
+                                                "resets": course.local_time(allowance.resets_at)}, 429)
         path = _store(course.workdir / "serve" / "uploads" / assignment / slug(student),
                       f"{now.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}-{sha256[:8]}.ipynb", data)
         try:
